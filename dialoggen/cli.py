@@ -1,0 +1,151 @@
+"""The ``dialoggen`` command: parses flags, calls one library function, maps errors to exits.
+
+Every ``DialoggenError`` becomes one ``error: ...`` line on stderr and its exit code.
+"""
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from dialoggen import doctor as health
+from dialoggen import models as model_store
+from dialoggen.config import EngineConfig, SamplingConfig
+from dialoggen.errors import ConfigError, DialoggenError, EngineError
+
+app = typer.Typer(
+    help="Build chatbot fine-tuning datasets from synthetic multi-turn conversations.\n\n"
+    "Start with `dialoggen doctor`, then `dialoggen chat \"hello\"` to smoke-test the "
+    "embedded model.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+stderr = Console(stderr=True)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Turn library errors into one line on stderr and a non-zero exit."""
+    try:
+        yield
+    except DialoggenError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=err.exit_code) from None
+
+
+def build_config(cls: type, source: str, **values: Any) -> Any:
+    """Validate flags into a config model; the first problem names the flag."""
+    try:
+        return cls(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{source}: --{field.replace('_', '-')}: {first['msg']}") from None
+
+
+EngineOpt = Annotated[str, typer.Option(help="vllm (in-process) or openai (HTTP server).")]
+ModelOpt = Annotated[
+    str | None, typer.Option(help="HF model id or local folder; empty = embedded SmolLM2.")
+]
+BaseUrlOpt = Annotated[
+    str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
+]
+
+
+@app.command()
+def chat(
+    message: Annotated[str, typer.Argument(help="What the user says.")],
+    system: Annotated[str | None, typer.Option(help="Optional system prompt.")] = None,
+    engine: EngineOpt = "vllm",
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    schema: Annotated[
+        Path | None, typer.Option(help="JSON schema file; the reply is constrained to it.")
+    ] = None,
+    max_tokens: Annotated[int, typer.Option(help="Cap on reply tokens.")] = 128,
+    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.7,
+    seed: Annotated[int, typer.Option(help="Engine seed.")] = 0,
+) -> None:
+    """Send one message and print the reply: the quickest check that a setup works.
+
+    Example: dialoggen chat "Suggest a name for a bakery" --max-tokens 40
+    """
+    from dialoggen.engines import create_engine
+    from dialoggen.engines.base import load_schema
+
+    with friendly_errors():
+        reply_schema = load_schema(schema) if schema else None  # before any model loads
+        config = build_config(EngineConfig, "chat", name=engine, model=model,
+                              base_url=base_url, seed=seed)
+        params = build_config(SamplingConfig, "chat", max_tokens=max_tokens,
+                              temperature=temperature)
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": message}
+        ]
+        with stderr.status(f"starting {config.name} engine..."):
+            chat_engine = create_engine(config)
+        with chat_engine:
+            reply = chat_engine.chat([messages], params, reply_schema)[0]
+        if reply_schema is not None and reply.ok:
+            typer.echo(json.dumps(reply.parsed, indent=2, ensure_ascii=False))
+        else:
+            typer.echo(reply.text)
+        stderr.print(f"[dim]{chat_engine.model_label} · {reply.completion_tokens} tokens · "
+                     f"{reply.latency_s:.1f} s · finish: {reply.finish_reason}[/dim]")
+        if not reply.ok:
+            raise EngineError(f"the reply does not match {schema}: {reply.invalid}")
+
+
+@app.command("models")
+def list_models(
+    prepare: Annotated[
+        bool, typer.Option("--prepare", help="Materialise the embedded model now if needed.")
+    ] = False,
+) -> None:
+    """Show the embedded model and the models in the local Hugging Face cache."""
+    with friendly_errors():
+        if prepare and not model_store.embedded_ready():
+            with stderr.status("preparing the embedded model (once, ~20 s)..."):
+                model_store.prepare_embedded_model()
+        table = Table("model", "where", "status")
+        gguf = model_store.embedded_gguf()
+        status = ("ready" if model_store.embedded_ready()
+                  else "prepared on first use" if gguf else "missing: run `just setup`")
+        table.add_row(f"{model_store.EMBEDDED_NAME} (embedded, default)",
+                      str(model_store.embedded_model_dir()), status)
+        for repo_id, size in model_store.cached_hub_models():
+            table.add_row(repo_id, "Hugging Face cache", f"{size / 2**30:.2f} GiB")
+        Console().print(table)
+
+
+@app.command("doctor")
+def doctor_command(base_url: BaseUrlOpt = None) -> None:
+    """Check python, vLLM, accelerator, embedded model, disk and tokens (never printed)."""
+    checks = health.run_checks(base_url)
+    table = Table("check", "", "detail")
+    for check in checks:
+        mark = "[green]ok[/green]" if check.ok else ("[red]FAIL[/red]" if check.required
+                                                     else "[yellow]--[/yellow]")
+        table.add_row(check.name, mark, check.detail)
+    Console().print(table)
+    failed = [c.name for c in checks if c.required and not c.ok]
+    if failed:
+        typer.echo(f"error: failed checks: {', '.join(failed)}", err=True)
+        raise typer.Exit(code=1)
+
+
+def main() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Typed errors. Each message says what went wrong and how to fix it, on one line.
+
+The CLI turns any ``DialoggenError`` into that line on stderr and its ``exit_code``.
+
+>>> str(ModelNotFoundError("no model at /x: pass a folder with config.json"))
+'no model at /x: pass a folder with config.json'
+"""
+
+
+class DialoggenError(Exception):
+    """Base class: a problem the user can fix; ``str(err)`` is the one-line message."""
+
+    exit_code = 1
+
+
+class ConfigError(DialoggenError):
+    """A setting, flag or file is invalid."""
+
+    exit_code = 2
+
+
+class SchemaError(ConfigError):
+    """A JSON schema file is not a valid JSON schema."""
+
+
+class ModelNotFoundError(DialoggenError):
+    """The named model is neither a local folder nor in the local Hugging Face cache."""
+
+    exit_code = 3
+
+
+class EngineUnavailableError(DialoggenError):
+    """The engine cannot start, or its server cannot be reached."""
+
+    exit_code = 4
+
+
+class EngineError(DialoggenError):
+    """The engine started but a request failed for good (after retries)."""
+
+    exit_code = 5
