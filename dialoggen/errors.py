@@ -39,3 +39,21 @@ class EngineError(DialoggenError):
     """The engine started but a request failed for good (after retries)."""
 
     exit_code = 5
+
+
+class InvalidInputError(ConfigError):
+    """Several problems found at once in a recipe and the files it names.
+
+    ``problems`` holds one ``file: field: message`` line per problem.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"{len(problems)} {noun}:\n" + "\n".join(problems))
+
+
+class RunFolderError(DialoggenError):
+    """The output folder cannot be used for this run."""
+
+    exit_code = 6

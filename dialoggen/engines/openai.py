@@ -46,6 +46,9 @@ class OpenAIEngine(ChatEngine):
                               max_retries=1, timeout=10)
         model = config.model or self._first_served_model(probe)
         self.model_label = f"{model} @ {config.base_url}"
+        # Our own client: langchain's default one is cached per process and would outlive
+        # (and be bound to) the event loop of an engine already closed.
+        self._http = openai.DefaultAsyncHttpxClient(timeout=config.timeout_s)
         self._llm = ChatOpenAI(
             model=model,
             base_url=config.base_url,
@@ -53,6 +56,7 @@ class OpenAIEngine(ChatEngine):
             max_retries=0,  # tenacity owns retries
             timeout=config.timeout_s,
             seed=config.seed,
+            http_async_client=self._http,
         )
         self._slots: asyncio.Semaphore | None = None
         super().__init__()
@@ -70,6 +74,9 @@ class OpenAIEngine(ChatEngine):
         if not served:
             raise EngineUnavailableError(f"the server at {self.config.base_url} serves no model")
         return served[0].id
+
+    async def _shutdown(self) -> None:
+        await self._http.aclose()
 
     def _request_kwargs(self, params: SamplingConfig, schema: dict | None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
