@@ -104,6 +104,56 @@ def chat(
             raise EngineError(f"the reply does not match {schema}: {reply.invalid}")
 
 
+RecipeArg = Annotated[Path, typer.Argument(help="Recipe YAML file, e.g. recipes/demo.yaml.")]
+
+
+@app.command()
+def validate(recipe: RecipeArg) -> None:
+    """Check a recipe and every file it names (personas, topics, styles, prompts) without
+    loading a model; every problem is listed with its file and field.
+
+    Example: dialoggen validate recipes/demo.yaml
+    """
+    from dialoggen.sampling import ScenarioSampler, load_inputs
+
+    with friendly_errors():
+        inputs = load_inputs(recipe)
+        sampler = ScenarioSampler(inputs)
+        typer.echo(
+            f"ok: {recipe}: {len(inputs.personas)} personas, {len(inputs.topics)} subtopics in "
+            f"{len(sampler.categories)} categories, {len(inputs.styles)} styles; "
+            f"{inputs.recipe.count} scenarios -> {inputs.output}"
+        )
+
+
+@app.command()
+def generate(
+    recipe: RecipeArg,
+    out: Annotated[Path | None, typer.Option(help="Run folder; an existing one is resumed.")] = None,
+    count: Annotated[int | None, typer.Option(help="Scenarios to generate (overrides recipe).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Run seed (overrides recipe).")] = None,
+    model: ModelOpt = None,
+) -> None:
+    """Generate the recipe's conversations into a run folder; rerun to resume after a crash.
+
+    Example: dialoggen generate recipes/demo.yaml --count 50 --out runs/try1
+    """
+    from dialoggen.run import generate as run_generate
+    from dialoggen.sampling import load_inputs
+
+    with friendly_errors():
+        overrides = {"count": count, "seed": seed, "model": model,
+                     "output": str(out.resolve()) if out else None}
+        inputs = load_inputs(recipe, **overrides)
+        summary = run_generate(inputs)
+        failures = ", ".join(f"{k}: {v}" for k, v in summary.failures.items()) or "none"
+        stderr.print(
+            f"{summary.generated} generated, {summary.failed} failed ({failures}); "
+            f"{summary.skipped} already done; {summary.seconds} s"
+        )
+        typer.echo(summary.folder)
+
+
 @app.command("models")
 def list_models(
     prepare: Annotated[

@@ -11,11 +11,11 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dialoggen.config import EngineConfig, SamplingConfig
 from dialoggen.errors import InvalidInputError
+from dialoggen.library import pydantic_problems, read_yaml
 
 
 class Strict(BaseModel):
@@ -93,30 +93,6 @@ class Recipe(Strict):
 
 def digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def read_yaml(path: Path) -> Any:
-    """YAML from ``path``; a missing file or bad YAML is an ``InvalidInputError``."""
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidInputError([f"{path}: file not found"]) from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise InvalidInputError([f"{path}: invalid YAML{where}: {problem}"]) from None
-
-
-def pydantic_problems(path: Path, err: ValidationError) -> list[str]:
-    lines = []
-    for item in err.errors():
-        field = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        message = item["msg"]
-        if item["type"] == "extra_forbidden":
-            message = "unknown key; remove it or check its spelling"
-        lines.append(f"{path}: {field}: {message}")
-    return lines
 
 
 def load_recipe(path: str | Path, **overrides: Any) -> Recipe:
