@@ -35,6 +35,10 @@ lint: setup
     {{bin}}/ruff format --check dialoggen tests bench
     {{bin}}/mypy
 
+# Benchmarks (speed ratios measured side by side); results land in bench/results/.
+bench: setup
+    {{bin}}/python bench/bench_agents.py
+
 # Format the code in place.
 fmt: setup
     {{bin}}/ruff check --fix dialoggen tests bench

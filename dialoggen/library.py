@@ -16,6 +16,8 @@ from dialoggen.errors import InvalidInputError
 from dialoggen.types import Persona, Style, Topic
 
 Problems = list[str]
+SHIPPED_PERSONAS = Path(__file__).resolve().parent.parent / "personas"
+PERSONA_SCHEMA = "_persona.schema.json"  # a folder's own copy wins over the shipped one
 
 
 class _Strict(BaseModel):
@@ -70,12 +72,13 @@ class AttributePools(_Strict):
                     self.groups_by_age[-1].group)
 
 
-def read_yaml(path: Path) -> Any:
+def read_yaml(path: Path, field: str = "") -> Any:
     """YAML from ``path``; a missing file or bad YAML is an ``InvalidInputError``."""
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InvalidInputError([f"{path}: file not found"]) from None
+        hint = f"; fix the recipe's {field}" if field else ""
+        raise InvalidInputError([f"{path}: file not found{hint}"]) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -94,9 +97,9 @@ def pydantic_problems(path: Path, err: ValidationError) -> list[str]:
     return lines
 
 
-def _load(path: Path, problems: Problems) -> Any:
+def _load(path: Path, problems: Problems, field: str = "") -> Any:
     try:
-        return read_yaml(path)
+        return read_yaml(path, field)
     except InvalidInputError as err:
         problems.extend(err.problems)
         return None
@@ -115,12 +118,14 @@ def load_personas(folder: Path, include: tuple[str, ...], problems: Problems) ->
     if not folder.is_dir():
         problems.append(f"{folder}: personas folder not found; fix personas.dir")
         return []
-    schema_path = folder / "_persona.schema.json"
-    if not schema_path.is_file():
-        problems.append(f"{schema_path}: persona schema not found; copy it from personas/")
-        return []
-    validator = jsonschema.Draft202012Validator(json.loads(schema_path.read_text()))
     files = sorted(p for p in folder.glob("*.yaml") if not p.name.startswith("_"))
+    if not files:
+        problems.append(f"{folder}: no persona files (*.yaml); add at least one")
+        return []
+    schema_path = folder / PERSONA_SCHEMA
+    if not schema_path.is_file():
+        schema_path = SHIPPED_PERSONAS / PERSONA_SCHEMA
+    validator = jsonschema.Draft202012Validator(json.loads(schema_path.read_text()))
     wanted = set(include) or {p.stem for p in files}
     for missing in sorted(wanted - {p.stem for p in files}):
         problems.append(f"{folder}: personas.include: no persona file {missing}.yaml")
@@ -152,14 +157,12 @@ def load_personas(folder: Path, include: tuple[str, ...], problems: Problems) ->
             locale=data["locale"], age=data.get("age"), age_range=age_range,  # type: ignore[arg-type]
             origin_language=data.get("origin_language"),
         ))
-    if not files:
-        problems.append(f"{folder}: no persona files (*.yaml); add at least one")
     return personas
 
 
 def load_topics(path: Path, problems: Problems) -> list[Topic]:
     before = len(problems)
-    data = _load(path, problems)
+    data = _load(path, problems, "topics")
     if data is None and len(problems) == before:
         problems.append(f"{path}: empty topics file")
     taxonomy = _model(TaxonomyFile, path, data, problems) if data is not None else None
@@ -175,7 +178,7 @@ def load_topics(path: Path, problems: Problems) -> list[Topic]:
 
 
 def load_styles(path: Path, use: tuple[str, ...], problems: Problems) -> list[Style]:
-    data = _load(path, problems)
+    data = _load(path, problems, "styles.file")
     styles_file = _model(StylesFile, path, data, problems) if data is not None else None
     if styles_file is None:
         return []
@@ -189,5 +192,5 @@ def load_styles(path: Path, use: tuple[str, ...], problems: Problems) -> list[St
 
 
 def load_attributes(path: Path, problems: Problems) -> AttributePools | None:
-    data = _load(path, problems)
+    data = _load(path, problems, "personas.attributes")
     return _model(AttributePools, path, data, problems) if data is not None else None

@@ -49,6 +49,7 @@ class RunStore:
         else:
             folder.mkdir(parents=True, exist_ok=True)
             store = cls(folder, {"identity": identity, "created": _now()})
+            store.write_manifest([])  # first, so a run killed at once still resumes
         (folder / RECIPE).write_text(yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True))
         store.records_path.touch()
         return store
