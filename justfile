@@ -21,9 +21,12 @@ setup:
     fi
     {{bin}}/dialoggen models --prepare > /dev/null
 
-# One real reply from the embedded model, offline.
+# Generate 12 dialogues from recipes/demo.yaml on the embedded model, offline; show two.
+# A second run resumes the same run folder (nothing to do); delete runs/demo to start over.
 demo: setup
-    {{bin}}/dialoggen chat "Write a two-line welcome message for a bakery's support chat." --max-tokens 60
+    {{bin}}/dialoggen validate recipes/demo.yaml
+    {{bin}}/dialoggen generate recipes/demo.yaml
+    {{bin}}/dialoggen show runs/demo --count 2
 
 # The test suite (real vLLM engine and a real `vllm serve` on loopback).
 test *args: setup

@@ -22,7 +22,7 @@ from dialoggen.errors import ConfigError, DialoggenError, EngineError
 
 app = typer.Typer(
     help="Build chatbot fine-tuning datasets from synthetic multi-turn conversations.\n\n"
-    "Start with `dialoggen doctor`, then `dialoggen chat \"hello\"` to smoke-test the "
+    'Start with `dialoggen doctor`, then `dialoggen chat "hello"` to smoke-test the '
     "embedded model.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -83,10 +83,12 @@ def chat(
 
     with friendly_errors():
         reply_schema = load_schema(schema) if schema else None  # before any model loads
-        config = build_config(EngineConfig, "chat", name=engine, model=model,
-                              base_url=base_url, seed=seed)
-        params = build_config(SamplingConfig, "chat", max_tokens=max_tokens,
-                              temperature=temperature)
+        config = build_config(
+            EngineConfig, "chat", name=engine, model=model, base_url=base_url, seed=seed
+        )
+        params = build_config(
+            SamplingConfig, "chat", max_tokens=max_tokens, temperature=temperature
+        )
         messages = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": message}
         ]
@@ -98,8 +100,10 @@ def chat(
             typer.echo(json.dumps(reply.parsed, indent=2, ensure_ascii=False))
         else:
             typer.echo(reply.text)
-        stderr.print(f"[dim]{chat_engine.model_label} · {reply.completion_tokens} tokens · "
-                     f"{reply.latency_s:.1f} s · finish: {reply.finish_reason}[/dim]")
+        stderr.print(
+            f"[dim]{chat_engine.model_label} · {reply.completion_tokens} tokens · "
+            f"{reply.latency_s:.1f} s · finish: {reply.finish_reason}[/dim]"
+        )
         if not reply.ok:
             raise EngineError(f"the reply does not match {schema}: {reply.invalid}")
 
@@ -129,8 +133,12 @@ def validate(recipe: RecipeArg) -> None:
 @app.command()
 def generate(
     recipe: RecipeArg,
-    out: Annotated[Path | None, typer.Option(help="Run folder; an existing one is resumed.")] = None,
-    count: Annotated[int | None, typer.Option(help="Scenarios to generate (overrides recipe).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Run folder; an existing one is resumed.")
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option(help="Scenarios to generate (overrides recipe).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Run seed (overrides recipe).")] = None,
     model: ModelOpt = None,
 ) -> None:
@@ -142,8 +150,12 @@ def generate(
     from dialoggen.sampling import load_inputs
 
     with friendly_errors():
-        overrides = {"count": count, "seed": seed, "model": model,
-                     "output": str(out.resolve()) if out else None}
+        overrides = {
+            "count": count,
+            "seed": seed,
+            "model": model,
+            "output": str(out.resolve()) if out else None,
+        }
         inputs = load_inputs(recipe, **overrides)
         summary = run_generate(inputs)
         failures = ", ".join(f"{k}: {v}" for k, v in summary.failures.items()) or "none"
@@ -152,6 +164,31 @@ def generate(
             f"{summary.skipped} already done; {summary.seconds} s"
         )
         typer.echo(summary.folder)
+
+
+@app.command()
+def show(
+    run: Annotated[Path, typer.Argument(help="Run folder, e.g. runs/demo.")],
+    count: Annotated[int, typer.Option(help="How many example dialogues to print.")] = 2,
+) -> None:
+    """Print a run's counts and a few example dialogues.
+
+    Example: dialoggen show runs/demo --count 3
+    """
+    from dialoggen.report import format_dialogue, read_run, run_stats
+
+    with friendly_errors():
+        manifest, records = read_run(run)
+        stats = run_stats(records)
+        failed = ", ".join(f"{k}: {v}" for k, v in stats["failed"].items()) or "none"
+        typer.echo(
+            f"{run}: {stats['generated']} generated of {manifest.get('count')} "
+            f"scenarios; failed: {failed}; mean turns {stats['mean_turns']}; "
+            f"model {manifest.get('model')}"
+        )
+        examples = [r for r in records if r["status"] == "generated"]
+        for record in sorted(examples, key=lambda r: r["index"])[:count]:
+            typer.echo("\n" + format_dialogue(record))
 
 
 @app.command("models")
@@ -167,10 +204,18 @@ def list_models(
                 model_store.prepare_embedded_model()
         table = Table("model", "where", "status")
         gguf = model_store.embedded_gguf()
-        status = ("ready" if model_store.embedded_ready()
-                  else "prepared on first use" if gguf else "missing: run `just setup`")
-        table.add_row(f"{model_store.EMBEDDED_NAME} (embedded, default)",
-                      str(model_store.embedded_model_dir()), status)
+        status = (
+            "ready"
+            if model_store.embedded_ready()
+            else "prepared on first use"
+            if gguf
+            else "missing: run `just setup`"
+        )
+        table.add_row(
+            f"{model_store.EMBEDDED_NAME} (embedded, default)",
+            str(model_store.embedded_model_dir()),
+            status,
+        )
         for repo_id, size in model_store.cached_hub_models():
             table.add_row(repo_id, "Hugging Face cache", f"{size / 2**30:.2f} GiB")
         Console().print(table)
@@ -182,8 +227,11 @@ def doctor_command(base_url: BaseUrlOpt = None) -> None:
     checks = health.run_checks(base_url)
     table = Table("check", "", "detail")
     for check in checks:
-        mark = "[green]ok[/green]" if check.ok else ("[red]FAIL[/red]" if check.required
-                                                     else "[yellow]--[/yellow]")
+        mark = (
+            "[green]ok[/green]"
+            if check.ok
+            else ("[red]FAIL[/red]" if check.required else "[yellow]--[/yellow]")
+        )
         table.add_row(check.name, mark, check.detail)
     Console().print(table)
     failed = [c.name for c in checks if c.required and not c.ok]

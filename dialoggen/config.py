@@ -47,7 +47,9 @@ class EngineConfig(BaseModel):
     enforce_eager: bool | None = Field(
         None, description="Skip graph compilation; default: on for CPU, off for GPU."
     )
-    dtype: str = Field("auto", description="Weights dtype: auto, bfloat16, float16, float32.")
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = Field(
+        "auto", description="Weights dtype."
+    )
     # openai
     base_url: str | None = Field(None, description="Server URL ending in /v1 (openai engine).")
     api_key_env: str = Field("OPENAI_API_KEY", description="Env var holding the server's key.")

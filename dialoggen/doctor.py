@@ -78,8 +78,12 @@ def check_token(env: str, label: str) -> Check:
 def check_server(base_url: str) -> Check:
     import openai
 
-    client = openai.OpenAI(base_url=base_url, api_key=os.environ.get("OPENAI_API_KEY") or "EMPTY",
-                           max_retries=0, timeout=5)
+    client = openai.OpenAI(
+        base_url=base_url,
+        api_key=os.environ.get("OPENAI_API_KEY") or "EMPTY",
+        max_retries=0,
+        timeout=5,
+    )
     try:
         served = [m.id for m in client.models.list().data]
     except openai.APIError as err:
@@ -88,9 +92,15 @@ def check_server(base_url: str) -> Check:
 
 
 def run_checks(base_url: str | None = None) -> list[Check]:
-    checks = [check_python(), check_vllm(), check_accelerator(), check_embedded_model(),
-              check_disk(), check_token("HF_TOKEN", "hugging face token"),
-              check_token("OPENAI_API_KEY", "openai api key")]
+    checks = [
+        check_python(),
+        check_vllm(),
+        check_accelerator(),
+        check_embedded_model(),
+        check_disk(),
+        check_token("HF_TOKEN", "hugging face token"),
+        check_token("OPENAI_API_KEY", "openai api key"),
+    ]
     if base_url:
         checks.append(check_server(base_url))
     return checks

@@ -68,8 +68,9 @@ class AttributePools(_Strict):
     origin_languages: list[str] = []
 
     def group_for(self, age: int) -> str:
-        return next((b.group for b in self.groups_by_age if age <= b.max_age),
-                    self.groups_by_age[-1].group)
+        return next(
+            (b.group for b in self.groups_by_age if age <= b.max_age), self.groups_by_age[-1].group
+        )
 
 
 def read_yaml(path: Path, field: str = "") -> Any:
@@ -150,13 +151,22 @@ def load_personas(folder: Path, include: tuple[str, ...], problems: Problems) ->
         if age_range and age_range[0] > age_range[1]:
             problems.append(f"{path}: age_range: min {age_range[0]} is above max {age_range[1]}")
             continue
-        personas.append(Persona(
-            id=path.stem, name=data["name"], group=data["group"], occupation=data["occupation"],
-            background=data["background"].strip(), personality=tuple(data["personality"]),
-            speaking_style=data["speaking_style"].strip(), goals=tuple(data["goals"]),
-            locale=data["locale"], age=data.get("age"), age_range=age_range,  # type: ignore[arg-type]
-            origin_language=data.get("origin_language"),
-        ))
+        personas.append(
+            Persona(
+                id=path.stem,
+                name=data["name"],
+                group=data["group"],
+                occupation=data["occupation"],
+                background=data["background"].strip(),
+                personality=tuple(data["personality"]),
+                speaking_style=data["speaking_style"].strip(),
+                goals=tuple(data["goals"]),
+                locale=data["locale"],
+                age=data.get("age"),
+                age_range=age_range,  # type: ignore[arg-type]
+                origin_language=data.get("origin_language"),
+            )
+        )
     return personas
 
 
@@ -169,9 +179,14 @@ def load_topics(path: Path, problems: Problems) -> list[Topic]:
     if taxonomy is None:
         return []
     return [
-        Topic(taxonomy=taxonomy.name, category=category, name=sub.name,
-              weight=entry.weight * sub.weight, edge_case=sub.edge_case,
-              category_description=entry.description)
+        Topic(
+            taxonomy=taxonomy.name,
+            category=category,
+            name=sub.name,
+            weight=entry.weight * sub.weight,
+            edge_case=sub.edge_case,
+            category_description=entry.description,
+        )
         for category, entry in taxonomy.categories.items()
         for sub in entry.subtopics
     ]
@@ -187,8 +202,11 @@ def load_styles(path: Path, use: tuple[str, ...], problems: Problems) -> list[St
             known = ", ".join(styles_file.styles)
             problems.append(f"{path}: styles.use: unknown style {name!r} (known: {known})")
     names = use or tuple(styles_file.styles)
-    return [Style(n, styles_file.styles[n].description, styles_file.styles[n].weight)
-            for n in names if n in styles_file.styles]
+    return [
+        Style(n, styles_file.styles[n].description, styles_file.styles[n].weight)
+        for n in names
+        if n in styles_file.styles
+    ]
 
 
 def load_attributes(path: Path, problems: Problems) -> AttributePools | None:

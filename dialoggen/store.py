@@ -83,13 +83,15 @@ class RunStore:
         """Counts from ``records`` plus ``fields``, written atomically."""
         failures = Counter(r["reason"] for r in records if r["status"] == "failed")
         self.manifest.update(fields)
-        self.manifest.update({
-            "updated": _now(),
-            "records": len(records),
-            "generated": sum(r["status"] == "generated" for r in records),
-            "failed": sum(failures.values()),
-            "failures": dict(sorted(failures.items())),
-        })
+        self.manifest.update(
+            {
+                "updated": _now(),
+                "records": len(records),
+                "generated": sum(r["status"] == "generated" for r in records),
+                "failed": sum(failures.values()),
+                "failures": dict(sorted(failures.items())),
+            }
+        )
         tmp = self.folder / f".{MANIFEST}.tmp"
         tmp.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
         os.replace(tmp, self.folder / MANIFEST)

@@ -12,7 +12,10 @@ from tests.conftest import DATA, free_port
 def dialoggen(*args: str, env: dict | None = None, timeout: int = 300):
     return subprocess.run(
         [sys.executable, "-m", "dialoggen", *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -32,7 +35,11 @@ def test_help_teaches_the_commands():
     ("args", "code", "message"),
     [
         (["--model", "/no/such/model"], 3, "model folder /no/such/model does not exist"),
-        (["--schema", str(DATA / "invalid.schema.json")], 2, "invalid JSON schema at properties/a/type"),
+        (
+            ["--schema", str(DATA / "invalid.schema.json")],
+            2,
+            "invalid JSON schema at properties/a/type",
+        ),
         (["--temperature", "9"], 2, "--temperature: Input should be less than or equal to 2"),
         (["--engine", "openai"], 2, "the openai engine needs base_url"),
     ],
@@ -56,16 +63,25 @@ def test_missing_server_gives_one_clear_line():
 
 @pytest.mark.model
 def test_chat_through_a_server(vllm_server):
-    result = dialoggen("chat", "Name a colour.", "--engine", "openai", "--base-url", vllm_server,
-                       "--max-tokens", "12")
+    result = dialoggen(
+        "chat",
+        "Name a colour.",
+        "--engine",
+        "openai",
+        "--base-url",
+        vllm_server,
+        "--max-tokens",
+        "12",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
 
 
 @pytest.mark.model
 def test_chat_on_the_embedded_model_in_process():
-    result = dialoggen("chat", "Describe a cat.", "--schema", str(DATA / "reply.schema.json"),
-                       "--max-tokens", "80")
+    result = dialoggen(
+        "chat", "Describe a cat.", "--schema", str(DATA / "reply.schema.json"), "--max-tokens", "80"
+    )
     assert result.returncode == 0, result.stderr
     assert set(__import__("json").loads(result.stdout)) == {"name", "mood", "score"}
     assert "SmolLM2-135M-Instruct (embedded)" in result.stderr

@@ -16,7 +16,9 @@ SCHEMA = {"type": "object", "properties": {"score": {"type": "integer"}}, "requi
 
 def test_replies_come_in_order_and_calls_are_recorded():
     with ScriptedEngine(["one", lambda messages: messages[-1]["content"].upper()]) as engine:
-        replies = engine.chat([[{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]])
+        replies = engine.chat(
+            [[{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]]
+        )
         assert [r.text for r in replies] == ["one", "B"]
         assert [c.messages[-1]["content"] for c in engine.calls] == ["a", "b"]
 
@@ -66,7 +68,9 @@ def test_check_reply(text, expected):
 
 
 def test_invalid_schemas_name_file_and_field(tmp_path):
-    with pytest.raises(SchemaError, match=r"invalid.schema.json: invalid JSON schema at properties/a/type"):
+    with pytest.raises(
+        SchemaError, match=r"invalid.schema.json: invalid JSON schema at properties/a/type"
+    ):
         load_schema(DATA / "invalid.schema.json")
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")

@@ -14,7 +14,9 @@ SHORT = SamplingConfig(max_tokens=24, temperature=0.8)
 
 
 def test_batched_chat_answers_every_conversation(vllm_engine):
-    batch = [[{"role": "user", "content": f"Name a fruit that starts with {c}."}] for c in "ABCDEFGH"]
+    batch = [
+        [{"role": "user", "content": f"Name a fruit that starts with {c}."}] for c in "ABCDEFGH"
+    ]
     replies = vllm_engine.chat(batch, SHORT)
     assert len(replies) == 8
     assert all(r.text.strip() for r in replies)

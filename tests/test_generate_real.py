@@ -26,8 +26,9 @@ def records(folder: Path) -> list[dict]:
 
 
 def test_agents_mode_on_the_embedded_model(vllm_engine, tmp_path):
-    inputs = load_inputs(OK, count=6, output=str(tmp_path / "run"),
-                         sampling={"max_tokens": 24, "temperature": 0.8})
+    inputs = load_inputs(
+        OK, count=6, output=str(tmp_path / "run"), sampling={"max_tokens": 24, "temperature": 0.8}
+    )
     summary = generate(inputs, engine=vllm_engine)
     rows = records(tmp_path / "run")
     assert summary.generated + summary.failed == 6 == len(rows)
@@ -35,15 +36,21 @@ def test_agents_mode_on_the_embedded_model(vllm_engine, tmp_path):
         assert row["status"] == "generated", row.get("failure")
         roles = [t["role"] for t in row["turns"]]
         assert len(roles) >= 4 and roles == ["user", "assistant"] * (len(roles) // 2) + (
-            ["user"] if len(roles) % 2 else [])
+            ["user"] if len(roles) % 2 else []
+        )
         assert row["persona"]["name"] and row["topic"]["name"]
         assert row["provenance"]["model"] == "SmolLM2-135M-Instruct (embedded)"
         assert row["usage"]["completion_tokens"] > 0
 
 
 def test_oneshot_mode_on_the_embedded_model_never_crashes(vllm_engine, tmp_path):
-    inputs = load_inputs(OK, count=4, mode="oneshot", output=str(tmp_path / "run"),
-                         sampling={"max_tokens": 24, "temperature": 0.8})
+    inputs = load_inputs(
+        OK,
+        count=4,
+        mode="oneshot",
+        output=str(tmp_path / "run"),
+        sampling={"max_tokens": 24, "temperature": 0.8},
+    )
     summary = generate(inputs, engine=vllm_engine)
     rows = records(tmp_path / "run")
     assert len(rows) == 4 and summary.generated + summary.failed == 4
@@ -57,11 +64,16 @@ def test_oneshot_mode_on_the_embedded_model_never_crashes(vllm_engine, tmp_path)
 def _server_recipe(tmp_path: Path, base_url: str) -> Path:
     recipe = yaml.safe_load(OK.read_text())
     recipe.update(
-        name="killed", count=10, max_concurrency=2,
+        name="killed",
+        count=10,
+        max_concurrency=2,
         engine={"name": "openai", "base_url": base_url},
-        sampling={"max_tokens": 24, "temperature": 0.8}, turns={"min": 4, "max": 4},
-        personas={"dir": str(ROOT / "personas")}, topics=[str(ROOT / "personas/_topics_support.yaml")],
-        styles={"file": str(ROOT / "personas/_styles.yaml")}, prompts=str(ROOT / "prompts"),
+        sampling={"max_tokens": 24, "temperature": 0.8},
+        turns={"min": 4, "max": 4},
+        personas={"dir": str(ROOT / "personas")},
+        topics=[str(ROOT / "personas/_topics_support.yaml")],
+        styles={"file": str(ROOT / "personas/_styles.yaml")},
+        prompts=str(ROOT / "prompts"),
     )
     path = tmp_path / "killed.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -69,9 +81,12 @@ def _server_recipe(tmp_path: Path, base_url: str) -> Path:
 
 
 def _start(recipe: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "dialoggen", "generate", str(recipe),
-                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dialoggen", "generate", str(recipe), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(vllm_server, tmp_path):

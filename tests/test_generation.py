@@ -73,14 +73,16 @@ def test_oneshot_parses_structured_output_and_records_malformed(tmp_path):
     inputs = load_inputs(OK, count=2, mode="oneshot", output=str(tmp_path / "r"))
     pairs = [{"first": f"q{i}", "second": f"a{i}"} for i in range(2)]
     engine = ScriptedEngine([json.dumps({"exchanges": pairs}), '{"exchanges": "nope"}'])
-    dialogue, _ = asyncio.run(write_whole(engine, scenario(inputs, 3), inputs.prompts, PARAMS,
-                                          inputs.dialogue_schema))
+    dialogue, _ = asyncio.run(
+        write_whole(engine, scenario(inputs, 3), inputs.prompts, PARAMS, inputs.dialogue_schema)
+    )
     assert [t.content for t in dialogue.turns] == ["q0", "a0", "q1"]
     sized = engine.calls[0].schema["properties"]["exchanges"]
     assert sized["minItems"] == sized["maxItems"] == 2
     with pytest.raises(GenerationFailure, match="malformed_output"):
-        asyncio.run(write_whole(engine, scenario(inputs), inputs.prompts, PARAMS,
-                                inputs.dialogue_schema))
+        asyncio.run(
+            write_whole(engine, scenario(inputs), inputs.prompts, PARAMS, inputs.dialogue_schema)
+        )
     engine.close()
 
 
@@ -101,8 +103,14 @@ def test_every_scenario_becomes_one_record_and_resume_skips_done(inputs):
     ids = [json.loads(line)["id"] for line in after]
     assert sorted(ids) == [f"ok-{i:05d}" for i in range(5)]
     row = json.loads(after[0])
-    assert set(row["provenance"]) == {"seed", "mode", "engine", "model", "prompt_hash",
-                                      "recipe_hash"}
+    assert set(row["provenance"]) == {
+        "seed",
+        "mode",
+        "engine",
+        "model",
+        "prompt_hash",
+        "recipe_hash",
+    }
     engine.close()
 
 

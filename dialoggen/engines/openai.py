@@ -42,8 +42,9 @@ class OpenAIEngine(ChatEngine):
             raise ConfigError("the openai engine needs base_url (e.g. http://127.0.0.1:8000/v1)")
         self.config = config
         api_key = SecretStr(os.environ.get(config.api_key_env) or "EMPTY")
-        probe = openai.OpenAI(base_url=config.base_url, api_key=api_key.get_secret_value(),
-                              max_retries=1, timeout=10)
+        probe = openai.OpenAI(
+            base_url=config.base_url, api_key=api_key.get_secret_value(), max_retries=1, timeout=10
+        )
         model = config.model or self._first_served_model(probe)
         self.model_label = f"{model} @ {config.base_url}"
         # Our own client: langchain's default one is cached per process and would outlive
@@ -114,14 +115,20 @@ class OpenAIEngine(ChatEngine):
                         result = await self._llm.ainvoke([dict(m) for m in messages], **kwargs)
             except openai.LengthFinishReasonError as err:  # structured reply cut at max_tokens
                 text = err.completion.choices[0].message.content or ""
-                return timed_reply(started, text=text, finish_reason="length",
-                                   invalid="truncated at max_tokens before the JSON closed")
+                return timed_reply(
+                    started,
+                    text=text,
+                    finish_reason="length",
+                    invalid="truncated at max_tokens before the JSON closed",
+                )
             except TRANSIENT:
                 raise EngineUnavailableError(_start_hint(str(self.config.base_url))) from None
             except openai.APIStatusError as err:
-                raise EngineError(f"server answered HTTP {err.status_code}: {err.message}") from None
+                raise EngineError(
+                    f"server answered HTTP {err.status_code}: {err.message}"
+                ) from None
         text = result.content if isinstance(result.content, str) else str(result.content)
-        usage = result.usage_metadata or {}
+        usage: dict[str, Any] = dict(result.usage_metadata or {})
         parsed, invalid = check_reply(text, schema) if schema else (None, None)
         return timed_reply(
             started,

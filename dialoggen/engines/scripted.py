@@ -54,5 +54,11 @@ class ScriptedEngine(ChatEngine):
             raise script
         text = script(messages) if callable(script) else script
         parsed, invalid = check_reply(text, schema) if schema else (None, None)
-        return timed_reply(started, text=text, finish_reason="stop",
-                           completion_tokens=len(text.split()), parsed=parsed, invalid=invalid)
+        return timed_reply(
+            started,
+            text=text,
+            finish_reason="stop",
+            completion_tokens=len(text.split()),
+            parsed=parsed,
+            invalid=invalid,
+        )

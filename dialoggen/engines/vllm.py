@@ -46,7 +46,8 @@ def structured_output_kwargs(schema: dict) -> dict[str, Any]:
     (``StructuredOutputsParams`` since 0.10.2, ``GuidedDecodingParams`` before)."""
     if hasattr(sp, "StructuredOutputsParams"):
         return {"structured_outputs": sp.StructuredOutputsParams(json=schema)}
-    return {"guided_decoding": sp.GuidedDecodingParams(json=schema)}  # pragma: no cover
+    legacy = sp.GuidedDecodingParams  # type: ignore[attr-defined]  # vLLM < 0.10.2
+    return {"guided_decoding": legacy(json=schema)}  # pragma: no cover
 
 
 class VllmEngine(ChatEngine):

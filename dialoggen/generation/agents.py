@@ -72,8 +72,13 @@ async def simulate(
             if text:
                 break
         else:
-            raise GenerationFailure("empty_turn", f"turn {len(turns)} empty after retries",
-                                    raw=reply.text, turns=len(turns), **usage)
+            raise GenerationFailure(
+                "empty_turn",
+                f"turn {len(turns)} empty after retries",
+                raw=reply.text,
+                turns=len(turns),
+                **usage,
+            )
         turns.append(Turn(ROLES[side], names[side], text))
         if ended and len(turns) >= min_turns:
             stop = "goal_reached" if side == 0 else "natural_end"

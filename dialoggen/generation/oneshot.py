@@ -23,18 +23,31 @@ async def write_whole(
     first, second = scenario.speakers()
     messages = [
         {"role": "system", "content": prompts.render("oneshot.system")},
-        {"role": "user", "content": prompts.render(
-            "oneshot.user", exchanges=exchanges, first_name=first, second_name=second,
-            persona=scenario.persona, partner=scenario.partner, topic=scenario.topic,
-            style=scenario.style)},
+        {
+            "role": "user",
+            "content": prompts.render(
+                "oneshot.user",
+                exchanges=exchanges,
+                first_name=first,
+                second_name=second,
+                persona=scenario.persona,
+                partner=scenario.partner,
+                topic=scenario.topic,
+                style=scenario.style,
+            ),
+        },
     ]
     items = dict(schema["properties"]["exchanges"], minItems=exchanges, maxItems=exchanges)
     sized = {**schema, "properties": {**schema["properties"], "exchanges": items}}
-    budget = params.model_copy(update={
-        "max_tokens": (params.max_tokens + JSON_OVERHEAD_TOKENS) * scenario.turns})
+    budget = params.model_copy(
+        update={"max_tokens": (params.max_tokens + JSON_OVERHEAD_TOKENS) * scenario.turns}
+    )
     reply = await engine.achat(messages, budget, sized)
-    usage = {"prompt_tokens": reply.prompt_tokens,
-             "completion_tokens": reply.completion_tokens, "calls": 1}
+    usage = {
+        "prompt_tokens": reply.prompt_tokens,
+        "completion_tokens": reply.completion_tokens,
+        "calls": 1,
+    }
     if not reply.ok:
         raise GenerationFailure("malformed_output", str(reply.invalid), raw=reply.text, **usage)
     turns: list[Turn] = []
