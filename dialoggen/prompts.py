@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from langchain_core.prompts import PromptTemplate
+from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
 
 from dialoggen.engines.base import check_schema
 
@@ -40,6 +40,23 @@ class PromptSet:
 
     def render(self, name: str, **values: Any) -> str:
         return self._templates[name].format(**values).strip()
+
+    def messages(self, *parts: tuple[str, str], **values: Any) -> list[dict[str, str]]:
+        """Chat messages from ``(role, template name)`` parts via a ``ChatPromptTemplate``.
+
+        >>> PromptSet(Path("prompts"), ("oneshot.system",), []).messages(
+        ...     ("system", "oneshot.system"))[0]["role"]
+        'system'
+        """
+        template = ChatPromptTemplate.from_messages(
+            [(role, self.sources[name].strip()) for role, name in parts],
+            template_format="jinja2",
+        )
+        roles = {"system": "system", "human": "user", "ai": "assistant"}
+        return [
+            {"role": roles[m.type], "content": str(m.content).strip()}
+            for m in template.format_messages(**values)
+        ]
 
     def load_schema(self, name: str, problems: list[str]) -> dict:
         path = self.folder / name

@@ -21,22 +21,17 @@ async def write_whole(
     """The whole dialogue from one structured call; malformed output is a GenerationFailure."""
     exchanges = math.ceil(scenario.turns / 2)
     first, second = scenario.speakers()
-    messages = [
-        {"role": "system", "content": prompts.render("oneshot.system")},
-        {
-            "role": "user",
-            "content": prompts.render(
-                "oneshot.user",
-                exchanges=exchanges,
-                first_name=first,
-                second_name=second,
-                persona=scenario.persona,
-                partner=scenario.partner,
-                topic=scenario.topic,
-                style=scenario.style,
-            ),
-        },
-    ]
+    messages = prompts.messages(
+        ("system", "oneshot.system"),
+        ("human", "oneshot.user"),
+        exchanges=exchanges,
+        first_name=first,
+        second_name=second,
+        persona=scenario.persona,
+        partner=scenario.partner,
+        topic=scenario.topic,
+        style=scenario.style,
+    )
     items = dict(schema["properties"]["exchanges"], minItems=exchanges, maxItems=exchanges)
     sized = {**schema, "properties": {**schema["properties"], "exchanges": items}}
     budget = params.model_copy(
