@@ -146,6 +146,7 @@ def generate(
 
     Example: dialoggen generate recipes/demo.yaml --count 50 --out runs/try1
     """
+    from dialoggen.report import funnel_lines
     from dialoggen.run import generate as run_generate
     from dialoggen.sampling import load_inputs
 
@@ -158,11 +159,12 @@ def generate(
         }
         inputs = load_inputs(recipe, **overrides)
         summary = run_generate(inputs)
-        failures = ", ".join(f"{k}: {v}" for k, v in summary.failures.items()) or "none"
-        stderr.print(
-            f"{summary.generated} generated, {summary.failed} failed ({failures}); "
-            f"{summary.skipped} already done; {summary.seconds} s"
-        )
+        for line in funnel_lines(summary.funnel):
+            stderr.print(line)
+        for cell, short in summary.shortfalls.items():
+            stderr.print(f"[yellow]shortfall {cell}: {short['accepted']} of {short['wanted']} "
+                         f"accepted after {short['attempts']} attempts[/yellow]")
+        stderr.print(f"{summary.skipped} already done before this run; {summary.seconds} s")
         typer.echo(summary.folder)
 
 
@@ -175,19 +177,15 @@ def show(
 
     Example: dialoggen show runs/demo --count 3
     """
-    from dialoggen.report import format_dialogue, read_run, run_stats
+    from dialoggen.report import format_dialogue, funnel, funnel_lines, read_run
 
     with friendly_errors():
         manifest, records = read_run(run)
-        stats = run_stats(records)
-        failed = ", ".join(f"{k}: {v}" for k, v in stats["failed"].items()) or "none"
-        typer.echo(
-            f"{run}: {stats['generated']} generated of {manifest.get('count')} "
-            f"scenarios; failed: {failed}; mean turns {stats['mean_turns']}; "
-            f"model {manifest.get('model')}"
-        )
-        examples = [r for r in records if r["status"] == "generated"]
-        for record in sorted(examples, key=lambda r: r["index"])[:count]:
+        typer.echo(f"{run}: model {manifest.get('model')}")
+        for line in funnel_lines(funnel(records)):
+            typer.echo(line)
+        shown = sorted(records, key=lambda r: (r["status"] != "accepted", r["index"]))
+        for record in [r for r in shown if r["turns"]][:count]:
             typer.echo("\n" + format_dialogue(record))
 
 

@@ -17,7 +17,10 @@ from dialoggen.engines.base import check_schema
 
 AGENT_TEMPLATES = ("persona.system", "assistant.system", "opening.user")
 ONESHOT_TEMPLATES = ("oneshot.system", "oneshot.user")
+CRITIC_TEMPLATES = ("critic.system", "critic.user")
+REVISE_TEMPLATES = ("revise.note",)
 DIALOGUE_SCHEMA = "dialogue.schema.json"
+CRITIQUE_SCHEMA = "critique.schema.json"
 
 
 class PromptSet:

@@ -54,6 +54,55 @@ class Sampler(Strict):
     )
 
 
+CRITERIA = (
+    "coherence",
+    "persona_consistency",
+    "topic_adherence",
+    "naturalness",
+    "helpfulness",
+    "safety",
+)
+
+
+class FilterConfig(Strict):
+    min_turn_chars: int = Field(2, ge=1, description="Shortest allowed turn (characters).")
+    max_turn_chars: int = Field(2000, ge=1, description="Longest allowed turn (characters).")
+    repetition_ngram: int = Field(4, ge=2, description="Word n-gram size for loop detection.")
+    max_ngram_repeats: int = Field(3, ge=1, description="Times an n-gram may recur in a turn.")
+    role_leakage: bool = Field(True, description="Reject speaker labels / 'As an AI' in turns.")
+    pii: Literal["reject", "scrub", "off"] = Field(
+        "reject", description="PII in a dialogue: reject it, replace spans by [KIND], or allow."
+    )
+    near_duplicate: float | None = Field(
+        0.85, gt=0, le=1, description="MinHash similarity to an accepted dialogue that rejects."
+    )
+
+
+class CriticConfig(Strict):
+    enabled: bool = Field(True, description="Score dialogues with the critic.")
+    engine: EngineConfig | None = Field(None, description="Critic engine; empty = share.")
+    sampling: SamplingConfig = SamplingConfig(temperature=0.2, max_tokens=320)
+    min_scores: dict[Literal[CRITERIA], int] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="Per-criterion minimum (1-5)."
+    )
+    threshold: float = Field(3.0, ge=1, le=5, description="Minimum mean score to accept.")
+    max_revisions: int = Field(1, ge=0, le=10, description="Repair rounds for a failing dialogue.")
+    revise: Literal["targeted", "whole"] = Field(
+        "targeted", description="targeted: keep turns before the first flagged one."
+    )
+    retries: int = Field(2, ge=0, le=10, description="Re-asks when a critic reply is invalid.")
+
+
+class QuotaConfig(Strict):
+    per_stratum: int | None = Field(
+        None, ge=1, description="Accepted dialogues wanted in every group x category cell."
+    )
+    total: int | None = Field(None, ge=1, description="Accepted dialogues wanted overall.")
+    max_attempts: int = Field(
+        200, ge=1, description="Cap on scenarios drawn per cell (or overall) before giving up."
+    )
+
+
 class Recipe(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Run name (a slug).")
     description: str = ""
@@ -77,6 +126,15 @@ class Recipe(Strict):
     prompts: Path = Field(Path("../prompts"), description="Folder of prompt templates.")
     output: Path = Field(Path("../runs/{name}"), description="Run folder; {name} is filled in.")
     max_concurrency: int = Field(64, ge=1, description="Conversations in flight at once.")
+    filters: FilterConfig = FilterConfig()
+    critic: CriticConfig = CriticConfig()
+    quota: QuotaConfig | None = Field(None, description="Accepted-dialogue targets.")
+
+    @model_validator(mode="after")
+    def _quota_fits(self) -> "Recipe":
+        if self.quota and self.quota.per_stratum and self.sampler.strategy != "stratified":
+            raise ValueError("quota.per_stratum needs sampler.strategy: stratified")
+        return self
 
     def path(self, base: Path, value: Path) -> Path:
         """``value`` resolved against the recipe's folder ``base``."""

@@ -1,12 +1,14 @@
-"""``dialoggen generate``: scenarios -> dialogues -> records, concurrently, resumable.
+"""``dialoggen generate``: schedules scenarios, runs them concurrently, records every one.
 
-Every scenario ends as exactly one record: ``generated`` with its dialogue, or ``failed``
-with a reason. Finished scenarios are skipped on resume.
+Without a quota the run draws scenarios ``0 .. count-1``. With a quota it keeps drawing
+scenarios for the cells still short of accepted dialogues until every quota is met or the
+attempt cap is hit; shortfalls go into the manifest. Finished scenarios are skipped on
+resume.
 """
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
@@ -19,167 +21,116 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from dialoggen.critique import Critic
 from dialoggen.engines import ChatEngine, create_engine
-from dialoggen.errors import EngineError
-from dialoggen.generation import GenerationFailure
-from dialoggen.generation.agents import simulate
-from dialoggen.generation.oneshot import write_whole
+from dialoggen.filters import NearDuplicates, dialogue_text
+from dialoggen.pipeline import Pipeline
+from dialoggen.report import funnel
 from dialoggen.sampling import RunInputs, ScenarioSampler
+from dialoggen.schedule import Schedule, make_schedule
 from dialoggen.store import RunStore
-from dialoggen.types import Dialogue, Scenario
+from dialoggen.types import Turn
 
 
 @dataclass(frozen=True)
 class RunSummary:
     folder: str
-    total: int
     skipped: int
-    generated: int
-    failed: int
-    failures: dict[str, int]
+    funnel: dict[str, Any]
+    shortfalls: dict[str, Any]
     seconds: float
 
+    @property
+    def accepted(self) -> int:
+        return int(self.funnel["accepted"])
 
-async def write_dialogue(
-    engine: ChatEngine, scenario: Scenario, inputs: RunInputs
-) -> tuple[Dialogue, dict[str, int]]:
-    recipe = inputs.recipe
-    if recipe.mode == "oneshot":
-        return await write_whole(
-            engine, scenario, inputs.prompts, recipe.sampling, inputs.dialogue_schema
-        )
-    return await simulate(engine, scenario, inputs.prompts, recipe.sampling, recipe.turns.min)
+    @property
+    def failed(self) -> int:
+        return sum(self.funnel["generation_failed"].values())
 
 
-def make_record(
-    scenario: Scenario,
-    inputs: RunInputs,
-    model: str,
-    seconds: float,
-    dialogue: Dialogue | None = None,
-    usage: dict[str, Any] | None = None,
-    failure: GenerationFailure | None = None,
-) -> dict[str, Any]:
-    recipe = inputs.recipe
-    record: dict[str, Any] = {
-        "id": scenario.id,
-        "index": scenario.index,
-        "status": "failed" if failure else "generated",
-        "reason": failure.reason if failure else None,
-        "scenario": scenario.summary(),
-        "persona": asdict(scenario.persona),
-        "partner": asdict(scenario.partner) if scenario.partner else None,
-        "topic": asdict(scenario.topic),
-        "style": scenario.style.name,
-        "turns": [asdict(t) for t in dialogue.turns] if dialogue else [],
-        "stop_reason": dialogue.stop_reason if dialogue else None,
-        "provenance": {
-            "seed": recipe.seed,
-            "mode": recipe.mode,
-            "engine": recipe.engine.name,
-            "model": model,
-            "prompt_hash": inputs.prompts.hash,
-            "recipe_hash": recipe.identity_hash(),
-        },
-        "usage": usage or (failure.usage if failure else {}),
-        "seconds": round(seconds, 3),
-    }
-    if failure:
-        record["failure"] = {"detail": failure.detail, "raw": failure.raw}
-    return record
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("accepted {task.fields[accepted]} · rejected "
+                               "{task.fields[rejected]} · failed {task.fields[failed]}"),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                    console=console)
 
 
-async def _generate_all(
-    engine: ChatEngine, todo: list[Scenario], inputs: RunInputs, store: RunStore, progress: Progress
-) -> None:
-    task = progress.add_task("generating", total=len(todo), failed=0)
-    slots = asyncio.Semaphore(inputs.recipe.max_concurrency)
-    failed = 0
-
-    async def one(scenario: Scenario) -> None:
-        nonlocal failed
-        async with slots:
-            started = time.perf_counter()
-            try:
-                dialogue, usage = await write_dialogue(engine, scenario, inputs)
-                record = make_record(
-                    scenario,
-                    inputs,
-                    engine.model_label,
-                    time.perf_counter() - started,
-                    dialogue,
-                    usage,
-                )
-            except (GenerationFailure, EngineError) as err:
-                failure = (
-                    err
-                    if isinstance(err, GenerationFailure)
-                    else GenerationFailure("engine_error", str(err))
-                )
-                record = make_record(
-                    scenario,
-                    inputs,
-                    engine.model_label,
-                    time.perf_counter() - started,
-                    failure=failure,
-                )
-                failed += 1
+async def _drive(pipeline: Pipeline, schedule: Schedule, sampler: ScenarioSampler,
+                 store: RunStore, progress: Progress, limit: int) -> None:
+    counts = {"accepted": 0, "rejected": 0, "failed": 0}
+    task = progress.add_task("generating", total=schedule.expected(), **counts)
+    running: set[asyncio.Task] = set()
+    while True:
+        for index in schedule.take(limit - len(running)):
+            running.add(asyncio.create_task(pipeline.process(sampler.scenario(index))))
+        if not running:
+            break
+        done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        for finished in done:
+            record = finished.result()
             store.append(record)
-            progress.update(task, advance=1, failed=failed)
+            schedule.finish(record)
+            counts[record["status"]] += 1
+            progress.update(task, advance=1, total=schedule.expected(), **counts)
 
-    await asyncio.gather(*(one(s) for s in todo))
+
+def _pipeline(inputs: RunInputs, engine: ChatEngine, critic_engine: ChatEngine | None,
+              records: list[dict[str, Any]]) -> Pipeline:
+    recipe = inputs.recipe
+    critic = None
+    if recipe.critic.enabled:
+        critic = Critic(critic_engine or engine, inputs.prompts, inputs.critique_schema,
+                        recipe.critic)
+    duplicates = None
+    if recipe.filters.near_duplicate:
+        duplicates = NearDuplicates(recipe.filters.near_duplicate)
+        for r in records:
+            if r["status"] == "accepted":
+                duplicates.add(r["id"], dialogue_text([Turn(**t) for t in r["turns"]]))
+    return Pipeline(inputs, engine, critic, duplicates)
 
 
-def generate(
-    inputs: RunInputs, engine: ChatEngine | None = None, console: Console | None = None
-) -> RunSummary:
-    """Generate every scenario of the recipe not yet in the run folder.
+def generate(inputs: RunInputs, engine: ChatEngine | None = None,
+             console: Console | None = None) -> RunSummary:
+    """Run the recipe into its run folder, resuming what is there.
 
-    Pass ``engine`` to reuse one (it is not closed); otherwise the recipe's engine is
-    started and closed here.
+    Pass ``engine`` to reuse one (it is not closed; the critic shares it unless the recipe
+    names a critic engine); otherwise the recipe's engines are started and closed here.
     """
     started = time.perf_counter()
     recipe = inputs.recipe
     store = RunStore.open(inputs.output, recipe.identity_hash(), recipe.model_dump(mode="json"))
-    done = {r["id"] for r in store.records()}
-    todo = [s for s in ScenarioSampler(inputs) if s.id not in done]
+    records = store.records()
+    sampler = ScenarioSampler(inputs)
+    schedule = make_schedule(recipe, sampler, records)
     console = console or Console(stderr=True)
-    own_engine = engine is None and bool(todo)
-    if own_engine:
-        with console.status(f"starting the {recipe.engine.name} engine..."):
-            engine = create_engine(recipe.engine)
+    owned: list[ChatEngine] = []
     try:
-        if todo:
-            assert engine is not None
-            columns = (
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("failed {task.fields[failed]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-            )
-            with Progress(*columns, console=console) as progress:
-                asyncio.run(_generate_all(engine, todo, inputs, store, progress))
+        if schedule.expected():
+            if engine is None:
+                with console.status(f"starting the {recipe.engine.name} engine..."):
+                    engine = create_engine(recipe.engine)
+                owned.append(engine)
+            critic_engine = None
+            if recipe.critic.enabled and recipe.critic.engine:
+                with console.status("starting the critic engine..."):
+                    critic_engine = create_engine(recipe.critic.engine)
+                owned.append(critic_engine)
+            pipeline = _pipeline(inputs, engine, critic_engine, records)
+            with _progress(console) as progress:
+                asyncio.run(_drive(pipeline, schedule, sampler, store, progress,
+                                   recipe.max_concurrency))
     finally:
-        records = store.records()
-        manifest = store.write_manifest(
-            records,
-            run=recipe.name,
-            count=recipe.count,
-            prompt_hash=inputs.prompts.hash,
-            recipe_hash=recipe.identity_hash(),
-            model=engine.model_label if engine else store.manifest.get("model"),
-        )
-        if own_engine and engine is not None:
-            engine.close()
-    return RunSummary(
-        str(inputs.output),
-        recipe.count,
-        len(done),
-        manifest["generated"],
-        manifest["failed"],
-        manifest["failures"],
-        round(time.perf_counter() - started, 1),
-    )
+        final = store.records()
+        counts = funnel(final)
+        shortfalls = make_schedule(recipe, sampler, final).shortfalls()
+        store.write_manifest(
+            run=recipe.name, count=recipe.count, prompt_hash=inputs.prompts.hash,
+            recipe_hash=recipe.identity_hash(), funnel=counts, shortfalls=shortfalls,
+            model=engine.model_label if engine else store.manifest.get("model"))
+        for owned_engine in owned:
+            owned_engine.close()
+    return RunSummary(str(inputs.output), len(records), counts, shortfalls,
+                      round(time.perf_counter() - started, 1))

@@ -20,7 +20,15 @@ from dialoggen.library import (
     load_styles,
     load_topics,
 )
-from dialoggen.prompts import AGENT_TEMPLATES, DIALOGUE_SCHEMA, ONESHOT_TEMPLATES, PromptSet
+from dialoggen.prompts import (
+    AGENT_TEMPLATES,
+    CRITIC_TEMPLATES,
+    CRITIQUE_SCHEMA,
+    DIALOGUE_SCHEMA,
+    ONESHOT_TEMPLATES,
+    REVISE_TEMPLATES,
+    PromptSet,
+)
 from dialoggen.recipe import Recipe, load_recipe
 from dialoggen.types import Persona, Scenario, Style, Topic
 
@@ -38,6 +46,7 @@ class RunInputs:
     styles: tuple[Style, ...]
     prompts: PromptSet
     dialogue_schema: dict
+    critique_schema: dict
 
     @property
     def output(self) -> Path:
@@ -59,8 +68,10 @@ def load_inputs(recipe_path: str | Path, **overrides: object) -> RunInputs:
     topics = [t for f in recipe.topics for t in load_topics(recipe.path(base, f), problems)]
     styles = load_styles(recipe.path(base, recipe.styles.file), recipe.styles.use, problems)
     names = AGENT_TEMPLATES if recipe.mode == "agents" else ONESHOT_TEMPLATES
+    names += REVISE_TEMPLATES + (CRITIC_TEMPLATES if recipe.critic.enabled else ())
     prompts = PromptSet(recipe.path(base, recipe.prompts), names, problems)
     schema = prompts.load_schema(DIALOGUE_SCHEMA, problems) if recipe.mode == "oneshot" else {}
+    critique = prompts.load_schema(CRITIQUE_SCHEMA, problems) if recipe.critic.enabled else {}
     if recipe.conversation == "persona_pair" and 0 < len(personas) < 2:
         problems.append(f"{recipe_path}: conversation: persona_pair needs at least 2 personas")
     if recipe.sampler.edge_case_share > 0 and topics and not any(t.edge_case for t in topics):
@@ -68,7 +79,8 @@ def load_inputs(recipe_path: str | Path, **overrides: object) -> RunInputs:
     if problems:
         raise InvalidInputError(problems)
     return RunInputs(
-        recipe, recipe_path, tuple(personas), tuple(topics), tuple(styles), prompts, schema
+        recipe, recipe_path, tuple(personas), tuple(topics), tuple(styles), prompts, schema,
+        critique,
     )
 
 

@@ -12,7 +12,6 @@ mid-write) is not a record: resume trims it and regenerates that scenario.
 import json
 import os
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,7 @@ class RunStore:
         else:
             folder.mkdir(parents=True, exist_ok=True)
             store = cls(folder, {"identity": identity, "created": _now()})
-            store.write_manifest([])  # first, so a run killed at once still resumes
+            store.write_manifest()  # first, so a run killed at once still resumes
         (folder / RECIPE).write_text(yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True))
         store.records_path.touch()
         return store
@@ -79,19 +78,9 @@ class RunStore:
             f.flush()
             os.fsync(f.fileno())
 
-    def write_manifest(self, records: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
-        """Counts from ``records`` plus ``fields``, written atomically."""
-        failures = Counter(r["reason"] for r in records if r["status"] == "failed")
-        self.manifest.update(fields)
-        self.manifest.update(
-            {
-                "updated": _now(),
-                "records": len(records),
-                "generated": sum(r["status"] == "generated" for r in records),
-                "failed": sum(failures.values()),
-                "failures": dict(sorted(failures.items())),
-            }
-        )
+    def write_manifest(self, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into the manifest and write it atomically."""
+        self.manifest.update(fields, updated=_now())
         tmp = self.folder / f".{MANIFEST}.tmp"
         tmp.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
         os.replace(tmp, self.folder / MANIFEST)

@@ -109,3 +109,35 @@ class Dialogue:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Critique:
+    """The critic's reading of one dialogue; ``valid`` is False when no reply validated."""
+
+    scores: dict[str, int]
+    problems: tuple[dict[str, Any], ...]
+    feedback: str
+    raw: str
+    valid: bool
+    attempts: int
+    error: str | None = None
+
+    @property
+    def mean(self) -> float:
+        return sum(self.scores.values()) / len(self.scores) if self.scores else 0.0
+
+    @property
+    def first_flagged_turn(self) -> int | None:
+        turns = [p["turn"] for p in self.problems if isinstance(p.get("turn"), int)]
+        return min(turns) if turns else None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Where a dialogue ended: ``accepted``, or ``rejected`` with a reason."""
+
+    accepted: bool
+    reason: str | None
+    detail: str = ""
+    revisions: int = 0

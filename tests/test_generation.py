@@ -21,7 +21,7 @@ PARAMS = SamplingConfig(max_tokens=16)
 
 @pytest.fixture
 def inputs(tmp_path):
-    return load_inputs(OK, count=3, output=str(tmp_path / "run"))
+    return load_inputs(OK, count=3, output=str(tmp_path / "run"), critic={"enabled": False})
 
 
 def scenario(inputs, turns=4):
@@ -93,11 +93,11 @@ def _replies(n):
 def test_every_scenario_becomes_one_record_and_resume_skips_done(inputs):
     engine = ScriptedEngine(_replies(200))
     first = generate(inputs, engine=engine)
-    assert (first.generated, first.failed, first.skipped) == (3, 0, 0)
+    assert (first.accepted, first.failed, first.skipped) == (3, 0, 0)
     records = (inputs.output / "records.jsonl").read_text().splitlines()
-    more = load_inputs(OK, count=5, output=str(inputs.output))
+    more = load_inputs(OK, count=5, output=str(inputs.output), critic={"enabled": False})
     second = generate(more, engine=engine)
-    assert second.skipped == 3 and second.generated == 5
+    assert second.skipped == 3 and second.accepted == 5
     after = (inputs.output / "records.jsonl").read_text().splitlines()
     assert after[:3] == records
     ids = [json.loads(line)["id"] for line in after]
@@ -108,6 +108,7 @@ def test_every_scenario_becomes_one_record_and_resume_skips_done(inputs):
         "mode",
         "engine",
         "model",
+        "critic_model",
         "prompt_hash",
         "recipe_hash",
     }
@@ -117,9 +118,10 @@ def test_every_scenario_becomes_one_record_and_resume_skips_done(inputs):
 def test_failures_are_recorded_with_reasons(inputs):
     engine = ScriptedEngine([" "] * 50)
     summary = generate(inputs, engine=engine)
-    assert summary.failed == 3 and summary.failures == {"empty_turn": 3}
+    assert summary.failed == 3 and summary.funnel["generation_failed"] == {"empty_turn": 3}
     manifest = json.loads((inputs.output / "manifest.json").read_text())
-    assert manifest["failures"] == {"empty_turn": 3} and manifest["records"] == 3
+    assert manifest["funnel"]["generation_failed"] == {"empty_turn": 3}
+    assert manifest["funnel"]["drawn"] == 3
     engine.close()
 
 
@@ -139,7 +141,8 @@ def test_a_torn_last_line_is_trimmed_and_regenerated(inputs):
 def test_a_run_folder_of_another_recipe_is_refused(inputs):
     engine = ScriptedEngine(_replies(200))
     generate(inputs, engine=engine)
-    other = load_inputs(OK, count=3, seed=99, output=str(inputs.output))
+    other = load_inputs(OK, count=3, seed=99, output=str(inputs.output),
+                        critic={"enabled": False})
     with pytest.raises(RunFolderError, match="different recipe"):
         generate(other, engine=engine)
     engine.close()

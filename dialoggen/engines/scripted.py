@@ -29,13 +29,20 @@ class Call:
 
 class ScriptedEngine(ChatEngine):
     """Replies come from a queue: a string, an exception to raise, or a function of the
-    messages. Every call is recorded in ``calls``."""
+    messages; when the queue is empty, ``responder`` (if given) answers. Every call is
+    recorded in ``calls``."""
 
     name = "scripted"
     model_label = "scripted"
 
-    def __init__(self, replies: Iterable[Script] = (), config: EngineConfig | None = None) -> None:
+    def __init__(
+        self,
+        replies: Iterable[Script] = (),
+        config: EngineConfig | None = None,
+        responder: Callable[[Sequence[Message]], str] | None = None,
+    ) -> None:
         self.queue: deque[Script] = deque(replies)
+        self.responder = responder
         self.calls: list[Call] = []
         super().__init__()
 
@@ -47,9 +54,10 @@ class ScriptedEngine(ChatEngine):
     ) -> Reply:
         started = time.perf_counter()
         self.calls.append(Call(tuple(dict(m) for m in messages), params, schema))
-        if not self.queue:
+        if not self.queue and self.responder is None:
             raise EngineError(f"scripted engine has no reply queued for call {len(self.calls)}")
-        script = self.queue.popleft()
+        script = self.queue.popleft() if self.queue else self.responder
+        assert script is not None
         if isinstance(script, Exception):
             raise script
         text = script(messages) if callable(script) else script

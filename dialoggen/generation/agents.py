@@ -19,8 +19,11 @@ ROLES = ("user", "assistant")
 EMPTY_RETRIES = 2
 
 
-def system_prompts(scenario: Scenario, prompts: PromptSet) -> tuple[str, str, str]:
-    """(first side's system prompt, second side's, the first side's opening cue)."""
+def system_prompts(
+    scenario: Scenario, prompts: PromptSet, note: str = ""
+) -> tuple[str, str, str]:
+    """(first side's system prompt, second side's, the first side's opening cue); a
+    reviewer's ``note`` (revision feedback) is appended to both system prompts."""
     first, second = scenario.speakers()
     shared = {"topic": scenario.topic, "style": scenario.style}
     a = prompts.render("persona.system", persona=scenario.persona, partner_name=second, **shared)
@@ -28,6 +31,8 @@ def system_prompts(scenario: Scenario, prompts: PromptSet) -> tuple[str, str, st
         b = prompts.render("persona.system", persona=scenario.partner, partner_name=first, **shared)
     else:
         b = prompts.render("assistant.system", partner_name=first, **shared)
+    if note:
+        a, b = f"{a}\n\n{note}", f"{b}\n\n{note}"
     return a, b, prompts.render("opening.user", partner_name=second, topic=scenario.topic)
 
 
@@ -53,12 +58,15 @@ async def simulate(
     prompts: PromptSet,
     params: SamplingConfig,
     min_turns: int,
+    history: Sequence[Turn] = (),
+    note: str = "",
 ) -> tuple[Dialogue, dict[str, int]]:
     """Run one conversation to ``scenario.turns`` turns, or to a natural end after
-    ``min_turns``. Returns the dialogue and token usage."""
-    systems = system_prompts(scenario, prompts)
+    ``min_turns``; a revision continues from ``history`` with the reviewer's ``note``.
+    Returns the dialogue and token usage."""
+    systems = system_prompts(scenario, prompts, note)
     names = scenario.speakers()
-    turns: list[Turn] = []
+    turns: list[Turn] = list(history)
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0}
     stop = "max_turns"
     while len(turns) < scenario.turns:

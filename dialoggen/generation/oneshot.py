@@ -17,6 +17,7 @@ async def write_whole(
     prompts: PromptSet,
     params: SamplingConfig,
     schema: dict,
+    note: str = "",
 ) -> tuple[Dialogue, dict[str, int]]:
     """The whole dialogue from one structured call; malformed output is a GenerationFailure."""
     exchanges = math.ceil(scenario.turns / 2)
@@ -32,6 +33,8 @@ async def write_whole(
         topic=scenario.topic,
         style=scenario.style,
     )
+    if note:
+        messages[-1]["content"] += f"\n\n{note}"
     items = dict(schema["properties"]["exchanges"], minItems=exchanges, maxItems=exchanges)
     sized = {**schema, "properties": {**schema["properties"], "exchanges": items}}
     budget = params.model_copy(
