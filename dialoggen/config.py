@@ -50,6 +50,10 @@ class EngineConfig(BaseModel):
     dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = Field(
         "auto", description="Weights dtype."
     )
+    compact_json: bool = Field(
+        True, description="Structured output without free whitespace (small models otherwise "
+        "pad JSON with newlines until max_tokens)."
+    )
     # openai
     base_url: str | None = Field(None, description="Server URL ending in /v1 (openai engine).")
     api_key_env: str = Field("OPENAI_API_KEY", description="Env var holding the server's key.")

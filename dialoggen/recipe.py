@@ -81,7 +81,7 @@ class FilterConfig(Strict):
 class CriticConfig(Strict):
     enabled: bool = Field(True, description="Score dialogues with the critic.")
     engine: EngineConfig | None = Field(None, description="Critic engine; empty = share.")
-    sampling: SamplingConfig = SamplingConfig(temperature=0.2, max_tokens=320)
+    sampling: SamplingConfig = SamplingConfig(temperature=0.2, max_tokens=400)
     min_scores: dict[Literal[CRITERIA], int] = Field(  # type: ignore[valid-type]
         default_factory=dict, description="Per-criterion minimum (1-5)."
     )

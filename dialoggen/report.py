@@ -87,6 +87,6 @@ def funnel_lines(counts: dict[str, Any]) -> list[str]:
     return [
         f"drawn {counts['drawn']} -> generated {counts['generated']} (failed {failed}) -> "
         f"accepted {counts['accepted']} ({counts['accepted_after_revision']} after revision)",
-        f"rejected {counts['rejected']}: filtered [{filtered}], critic rejected "
+        f"rejected {counts['rejected']}: filtered ({filtered}), critic rejected "
         f"{counts['critic_rejected']}, critic unparseable {counts['critic_unparseable']}",
     ]

