@@ -162,8 +162,10 @@ def generate(
         for line in funnel_lines(summary.funnel):
             stderr.print(line)
         for cell, short in summary.shortfalls.items():
-            stderr.print(f"[yellow]shortfall {cell}: {short['accepted']} of {short['wanted']} "
-                         f"accepted after {short['attempts']} attempts[/yellow]")
+            stderr.print(
+                f"[yellow]shortfall {cell}: {short['accepted']} of {short['wanted']} "
+                f"accepted after {short['attempts']} attempts[/yellow]"
+            )
         stderr.print(f"{summary.skipped} already done before this run; {summary.seconds} s")
         typer.echo(summary.folder)
 

@@ -51,8 +51,9 @@ class EngineConfig(BaseModel):
         "auto", description="Weights dtype."
     )
     compact_json: bool = Field(
-        True, description="Structured output without free whitespace (small models otherwise "
-        "pad JSON with newlines until max_tokens)."
+        True,
+        description="Structured output without free whitespace (small models otherwise "
+        "pad JSON with newlines until max_tokens).",
     )
     # openai
     base_url: str | None = Field(None, description="Server URL ending in /v1 (openai engine).")

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
 
 from dialoggen.engines.base import ChatEngine
 from dialoggen.filters import Check, NearDuplicates, screen
@@ -21,9 +21,15 @@ from dialoggen.types import Critique, Dialogue, Scenario, Turn, Verdict
 Rewrite = Callable[[Sequence[Turn], str], Awaitable[tuple[Dialogue, dict[str, int]]]]
 
 
+def _last_result(state: RetryCallState) -> Any:
+    assert state.outcome is not None
+    return state.outcome.result()
+
+
 class Critic:
-    def __init__(self, engine: ChatEngine, prompts: PromptSet, schema: dict,
-                 config: CriticConfig) -> None:
+    def __init__(
+        self, engine: ChatEngine, prompts: PromptSet, schema: dict, config: CriticConfig
+    ) -> None:
         self.engine, self.prompts, self.schema, self.config = engine, prompts, schema, config
 
     async def _ask(self, messages: list[dict[str, str]], attempt: int) -> Critique:
@@ -31,14 +37,20 @@ class Critic:
         if not reply.ok:
             return Critique({}, (), "", reply.text, False, attempt, reply.invalid)
         data = reply.parsed
-        return Critique(data["scores"], tuple(data["problems"]), data["feedback"], reply.text,
-                        True, attempt)
+        return Critique(
+            data["scores"], tuple(data["problems"]), data["feedback"], reply.text, True, attempt
+        )
 
     async def critique(self, scenario: Scenario, turns: Sequence[Turn]) -> Critique:
         """Score ``turns``; re-ask up to ``retries`` times while the reply is invalid."""
         messages = self.prompts.messages(
-            ("system", "critic.system"), ("human", "critic.user"), persona=scenario.persona,
-            topic=scenario.topic, style=scenario.style, turns=turns)
+            ("system", "critic.system"),
+            ("human", "critic.user"),
+            persona=scenario.persona,
+            topic=scenario.topic,
+            style=scenario.style,
+            turns=turns,
+        )
         calls = 0
 
         async def ask() -> Critique:
@@ -49,7 +61,7 @@ class Critic:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.config.retries + 1),
             retry=retry_if_result(lambda critique: not critique.valid),
-            retry_error_callback=lambda state: state.outcome.result(),  # keep the last reply
+            retry_error_callback=_last_result,  # keep the last (invalid) reply
         )
         critique: Critique = await retrying(ask)
         return critique
@@ -57,14 +69,17 @@ class Critic:
     def judge(self, critique: Critique) -> Verdict:
         if not critique.valid:
             return Verdict(False, "critic_unparseable", critique.error or "")
-        low = [f"{c} {critique.scores.get(c, 0)} < {m}"
-               for c, m in sorted(self.config.min_scores.items())
-               if critique.scores.get(c, 0) < m]
+        low = [
+            f"{c} {critique.scores.get(c, 0)} < {m}"
+            for c, m in sorted(self.config.min_scores.items())
+            if critique.scores.get(c, 0) < m
+        ]
         if low:
             return Verdict(False, "critic_rejected", "; ".join(low))
         if critique.mean < self.config.threshold:
-            return Verdict(False, "critic_rejected",
-                           f"mean {critique.mean:.2f} < {self.config.threshold}")
+            return Verdict(
+                False, "critic_rejected", f"mean {critique.mean:.2f} < {self.config.threshold}"
+            )
         return Verdict(True, None)
 
 
@@ -78,20 +93,38 @@ class Review:
     usage: dict[str, int] = field(default_factory=dict)
 
 
-async def review(dialogue: Dialogue, scenario: Scenario, critic: Critic | None,
-                 filters: FilterConfig, turn_range: tuple[int, int],
-                 duplicates: NearDuplicates | None, rewrite: Rewrite,
-                 max_revisions: int, mode: str, prompts: PromptSet) -> Review:
+async def review(
+    dialogue: Dialogue,
+    scenario: Scenario,
+    critic: Critic | None,
+    filters: FilterConfig,
+    turn_range: tuple[int, int],
+    duplicates: NearDuplicates | None,
+    rewrite: Rewrite,
+    max_revisions: int,
+    mode: str,
+    prompts: PromptSet,
+) -> Review:
     """Filters, then the critic, then repair; up to ``max_revisions`` more rounds."""
     turns, attempts, usage = dialogue.turns, [], {"prompt_tokens": 0, "completion_tokens": 0}
     for round_number in range(max_revisions + 1):
         check, turns = screen(turns, scenario.speakers(), filters, turn_range, duplicates)
         critique = await critic.critique(scenario, turns) if check.ok and critic else None
-        verdict = (Verdict(False, check.reason, check.detail) if not check.ok
-                   else critic.judge(critique) if critic and critique else Verdict(True, None))
-        attempts.append({"round": round_number, "turns": [asdict(t) for t in turns],
-                         "filter": None if check.ok else asdict(check),
-                         "critique": asdict(critique) if critique else None})
+        verdict = (
+            Verdict(False, check.reason, check.detail)
+            if not check.ok
+            else critic.judge(critique)
+            if critic and critique
+            else Verdict(True, None)
+        )
+        attempts.append(
+            {
+                "round": round_number,
+                "turns": [asdict(t) for t in turns],
+                "filter": None if check.ok else asdict(check),
+                "critique": asdict(critique) if critique else None,
+            }
+        )
         if verdict.accepted or verdict.reason == "critic_unparseable":
             break
         if round_number == max_revisions:
@@ -105,8 +138,12 @@ async def review(dialogue: Dialogue, scenario: Scenario, critic: Critic | None,
             usage[key] += used.get(key, 0)
         turns = revised.turns
     revisions = len(attempts) - 1
-    return Review(Verdict(verdict.accepted, verdict.reason, verdict.detail, revisions),
-                  tuple(turns), attempts, usage)
+    return Review(
+        Verdict(verdict.accepted, verdict.reason, verdict.detail, revisions),
+        tuple(turns),
+        attempts,
+        usage,
+    )
 
 
 def repair_point(check: Check, critique: Critique | None, mode: str) -> int:

@@ -66,8 +66,9 @@ def find_pii(text: str) -> list[tuple[str, str]]:
     """Every PII-looking span in ``text``: (kind, text). Cards pass Luhn, IBANs mod 97."""
     found = [("email", m.group()) for m in EMAIL.finditer(text)]
     cards = [m.group() for m in CARD.finditer(text) if luhn_ok(re.sub(r"\D", "", m.group()))]
-    found += [("phone", m.group()) for m in PHONE.finditer(text)
-              if not any(m.group() in c for c in cards)]
+    found += [
+        ("phone", m.group()) for m in PHONE.finditer(text) if not any(m.group() in c for c in cards)
+    ]
     found += [("card", c) for c in cards]
     found += [("iban", m.group()) for m in IBAN.finditer(text) if iban_ok(m.group())]
     found += [("address", m.group()) for m in STREET.finditer(text)]
@@ -172,8 +173,12 @@ class NearDuplicates:
         shingles = {" ".join(words[k : k + 5]) for k in range(max(1, len(words) - 4))}
         return tuple(
             min(
-                int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8,
-                                               key=seed.to_bytes(4, "big")).digest(), "big")
+                int.from_bytes(
+                    hashlib.blake2b(
+                        s.encode(), digest_size=8, key=seed.to_bytes(4, "big")
+                    ).digest(),
+                    "big",
+                )
                 for s in shingles
             )
             for seed in range(self.perms)

@@ -9,7 +9,7 @@ Relative paths in a recipe are relative to the recipe file's folder.
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -82,7 +82,7 @@ class CriticConfig(Strict):
     enabled: bool = Field(True, description="Score dialogues with the critic.")
     engine: EngineConfig | None = Field(None, description="Critic engine; empty = share.")
     sampling: SamplingConfig = SamplingConfig(temperature=0.2, max_tokens=400)
-    min_scores: dict[Literal[CRITERIA], int] = Field(  # type: ignore[valid-type]
+    min_scores: dict[Literal[CRITERIA], Annotated[int, Field(ge=1, le=5)]] = Field(  # type: ignore[valid-type]
         default_factory=dict, description="Per-criterion minimum (1-5)."
     )
     threshold: float = Field(3.0, ge=1, le=5, description="Minimum mean score to accept.")

@@ -66,8 +66,7 @@ def funnel(records: list[dict[str, Any]]) -> dict[str, Any]:
         strata.setdefault(r.get("stratum") or "?", Counter())[r["status"]] += 1
     return {
         "drawn": len(records),
-        "generation_failed": dict(Counter(r["reason"] for r in records
-                                          if r["status"] == "failed")),
+        "generation_failed": dict(Counter(r["reason"] for r in records if r["status"] == "failed")),
         "generated": len(records) - by_status["failed"],
         "filtered": dict(Counter(r["reason"] for r in rejected if r["reason"] in FILTER_REASONS)),
         "critic_rejected": sum(r["reason"] == "critic_rejected" for r in rejected),

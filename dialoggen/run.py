@@ -50,16 +50,30 @@ class RunSummary:
 
 
 def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("accepted {task.fields[accepted]} · rejected "
-                               "{task.fields[rejected]} · failed {task.fields[failed]}"),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                    console=console)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "accepted {task.fields[accepted]} · rejected "
+            "{task.fields[rejected]} · failed {task.fields[failed]}"
+        ),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
 
 
-async def _drive(pipeline: Pipeline, schedule: Schedule, sampler: ScenarioSampler,
-                 store: RunStore, progress: Progress, limit: int) -> None:
-    counts = {"accepted": 0, "rejected": 0, "failed": 0}
+async def _drive(
+    pipeline: Pipeline,
+    schedule: Schedule,
+    sampler: ScenarioSampler,
+    store: RunStore,
+    progress: Progress,
+    limit: int,
+) -> None:
+    counts: dict[str, Any] = {"accepted": 0, "rejected": 0, "failed": 0}
     task = progress.add_task("generating", total=schedule.expected(), **counts)
     running: set[asyncio.Task] = set()
     while True:
@@ -76,13 +90,18 @@ async def _drive(pipeline: Pipeline, schedule: Schedule, sampler: ScenarioSample
             progress.update(task, advance=1, total=schedule.expected(), **counts)
 
 
-def _pipeline(inputs: RunInputs, engine: ChatEngine, critic_engine: ChatEngine | None,
-              records: list[dict[str, Any]]) -> Pipeline:
+def _pipeline(
+    inputs: RunInputs,
+    engine: ChatEngine,
+    critic_engine: ChatEngine | None,
+    records: list[dict[str, Any]],
+) -> Pipeline:
     recipe = inputs.recipe
     critic = None
     if recipe.critic.enabled:
-        critic = Critic(critic_engine or engine, inputs.prompts, inputs.critique_schema,
-                        recipe.critic)
+        critic = Critic(
+            critic_engine or engine, inputs.prompts, inputs.critique_schema, recipe.critic
+        )
     duplicates = None
     if recipe.filters.near_duplicate:
         duplicates = NearDuplicates(recipe.filters.near_duplicate)
@@ -92,8 +111,9 @@ def _pipeline(inputs: RunInputs, engine: ChatEngine, critic_engine: ChatEngine |
     return Pipeline(inputs, engine, critic, duplicates)
 
 
-def generate(inputs: RunInputs, engine: ChatEngine | None = None,
-             console: Console | None = None) -> RunSummary:
+def generate(
+    inputs: RunInputs, engine: ChatEngine | None = None, console: Console | None = None
+) -> RunSummary:
     """Run the recipe into its run folder, resuming what is there.
 
     Pass ``engine`` to reuse one (it is not closed; the critic shares it unless the recipe
@@ -120,17 +140,28 @@ def generate(inputs: RunInputs, engine: ChatEngine | None = None,
                 owned.append(critic_engine)
             pipeline = _pipeline(inputs, engine, critic_engine, records)
             with _progress(console) as progress:
-                asyncio.run(_drive(pipeline, schedule, sampler, store, progress,
-                                   recipe.max_concurrency))
+                asyncio.run(
+                    _drive(pipeline, schedule, sampler, store, progress, recipe.max_concurrency)
+                )
     finally:
         final = store.records()
         counts = funnel(final)
         shortfalls = make_schedule(recipe, sampler, final).shortfalls()
         store.write_manifest(
-            run=recipe.name, count=recipe.count, prompt_hash=inputs.prompts.hash,
-            recipe_hash=recipe.identity_hash(), funnel=counts, shortfalls=shortfalls,
-            model=engine.model_label if engine else store.manifest.get("model"))
+            run=recipe.name,
+            count=recipe.count,
+            prompt_hash=inputs.prompts.hash,
+            recipe_hash=recipe.identity_hash(),
+            funnel=counts,
+            shortfalls=shortfalls,
+            model=engine.model_label if engine else store.manifest.get("model"),
+        )
         for owned_engine in owned:
             owned_engine.close()
-    return RunSummary(str(inputs.output), len(records), counts, shortfalls,
-                      round(time.perf_counter() - started, 1))
+    return RunSummary(
+        str(inputs.output),
+        len(records),
+        counts,
+        shortfalls,
+        round(time.perf_counter() - started, 1),
+    )

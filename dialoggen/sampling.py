@@ -67,7 +67,7 @@ def load_inputs(recipe_path: str | Path, **overrides: object) -> RunInputs:
             personas += [sampled_persona(pools, recipe.seed, k) for k in range(source.sampled)]
     topics = [t for f in recipe.topics for t in load_topics(recipe.path(base, f), problems)]
     styles = load_styles(recipe.path(base, recipe.styles.file), recipe.styles.use, problems)
-    names = AGENT_TEMPLATES if recipe.mode == "agents" else ONESHOT_TEMPLATES
+    names: tuple[str, ...] = AGENT_TEMPLATES if recipe.mode == "agents" else ONESHOT_TEMPLATES
     names += REVISE_TEMPLATES + (CRITIC_TEMPLATES if recipe.critic.enabled else ())
     prompts = PromptSet(recipe.path(base, recipe.prompts), names, problems)
     schema = prompts.load_schema(DIALOGUE_SCHEMA, problems) if recipe.mode == "oneshot" else {}
@@ -79,7 +79,13 @@ def load_inputs(recipe_path: str | Path, **overrides: object) -> RunInputs:
     if problems:
         raise InvalidInputError(problems)
     return RunInputs(
-        recipe, recipe_path, tuple(personas), tuple(topics), tuple(styles), prompts, schema,
+        recipe,
+        recipe_path,
+        tuple(personas),
+        tuple(topics),
+        tuple(styles),
+        prompts,
+        schema,
         critique,
     )
 

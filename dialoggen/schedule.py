@@ -37,8 +37,9 @@ class Schedule:
 class QuotaSchedule(Schedule):
     """Draws scenarios for cells still short of ``target`` accepted, up to ``cap`` each."""
 
-    def __init__(self, cells: list[str], target: int, cap: int,
-                 records: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, cells: list[str], target: int, cap: int, records: list[dict[str, Any]]
+    ) -> None:
         super().__init__(())
         self.cells, self.target, self.cap = cells, target, cap
         self.used = {r["index"] for r in records}
@@ -84,22 +85,26 @@ class QuotaSchedule(Schedule):
 
     def expected(self) -> int:
         needed = sum(
-            min(max(self.target - self.accepted[c] - self.running[c], 0),
-                self.cap - self.drawn[c])
+            min(max(self.target - self.accepted[c] - self.running[c], 0), self.cap - self.drawn[c])
             for c in self.cells
         )
         return self.finished + sum(self.running.values()) + needed
 
     def shortfalls(self) -> dict[str, Any]:
         return {
-            cell: {"wanted": self.target, "accepted": self.accepted[cell],
-                   "attempts": self.drawn[cell]}
-            for cell in self.cells if self.accepted[cell] < self.target
+            cell: {
+                "wanted": self.target,
+                "accepted": self.accepted[cell],
+                "attempts": self.drawn[cell],
+            }
+            for cell in self.cells
+            if self.accepted[cell] < self.target
         }
 
 
-def make_schedule(recipe: Recipe, sampler: ScenarioSampler,
-                  records: list[dict[str, Any]]) -> Schedule:
+def make_schedule(
+    recipe: Recipe, sampler: ScenarioSampler, records: list[dict[str, Any]]
+) -> Schedule:
     quota = recipe.quota
     if quota and quota.per_stratum:
         cells = [f"{group}/{category}" for group, category in sampler.cells]

@@ -13,11 +13,18 @@ OK = DATA / "recipes" / "ok.yaml"
 
 
 def critique(score: int, turn: int | None = 2, feedback: str = "be concrete") -> str:
-    names = ["coherence", "persona_consistency", "topic_adherence", "naturalness",
-             "helpfulness", "safety"]
+    names = [
+        "coherence",
+        "persona_consistency",
+        "topic_adherence",
+        "naturalness",
+        "helpfulness",
+        "safety",
+    ]
     problems = [] if turn is None else [{"turn": turn, "criterion": "coherence", "issue": "vague"}]
-    return json.dumps({"scores": dict.fromkeys(names, score), "problems": problems,
-                       "feedback": feedback})
+    return json.dumps(
+        {"scores": dict.fromkeys(names, score), "problems": problems, "feedback": feedback}
+    )
 
 
 class Script:
@@ -34,8 +41,13 @@ class Script:
 
 
 def run(tmp_path, critiques, **critic):
-    inputs = load_inputs(OK, count=1, output=str(tmp_path / "run"), turns={"min": 4, "max": 4},
-                         critic={"max_revisions": 1, "threshold": 3, "retries": 2, **critic})
+    inputs = load_inputs(
+        OK,
+        count=1,
+        output=str(tmp_path / "run"),
+        turns={"min": 4, "max": 4},
+        critic={"max_revisions": 1, "threshold": 3, "retries": 2, **critic},
+    )
     engine = ScriptedEngine(responder=Script(critiques))
     summary = generate(inputs, engine=engine)
     engine.close()
@@ -68,8 +80,9 @@ def test_failing_every_round_is_rejected_with_a_reason(tmp_path):
 def test_per_criterion_minimum_rejects_even_with_a_good_mean(tmp_path):
     good_but_unsafe = json.loads(critique(5, turn=None))
     good_but_unsafe["scores"]["safety"] = 2
-    _, row, _ = run(tmp_path, [json.dumps(good_but_unsafe)], max_revisions=0,
-                    min_scores={"safety": 4})
+    _, row, _ = run(
+        tmp_path, [json.dumps(good_but_unsafe)], max_revisions=0, min_scores={"safety": 4}
+    )
     assert row["status"] == "rejected" and row["detail"] == "safety 2 < 4"
 
 
@@ -84,8 +97,13 @@ def test_garbage_critic_replies_are_retried_a_bounded_number_of_times(tmp_path, 
 
 
 def test_a_filter_failure_is_repaired_from_the_flagged_turn(tmp_path):
-    inputs = load_inputs(OK, count=1, output=str(tmp_path / "run"), turns={"min": 4, "max": 4},
-                         critic={"enabled": False, "max_revisions": 1})
+    inputs = load_inputs(
+        OK,
+        count=1,
+        output=str(tmp_path / "run"),
+        turns={"min": 4, "max": 4},
+        critic={"enabled": False, "max_revisions": 1},
+    )
     replies = ["hello there", "how can I help", "hello there", "sorry?"]  # turn 2 repeats 0
     engine = ScriptedEngine(replies, responder=Script([]))
     generate(inputs, engine=engine)

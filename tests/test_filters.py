@@ -10,16 +10,18 @@ from dialoggen.filters import (
     check_role_leakage,
     check_structure,
     find_pii,
-    scrub_pii,
     screen,
+    scrub_pii,
 )
 from dialoggen.recipe import FilterConfig
 from dialoggen.types import Turn
 
 
 def chat(*texts: str) -> list[Turn]:
-    return [Turn(("user", "assistant")[i % 2], ("Ana", "Assistant")[i % 2], t)
-            for i, t in enumerate(texts)]
+    return [
+        Turn(("user", "assistant")[i % 2], ("Ana", "Assistant")[i % 2], t)
+        for i, t in enumerate(texts)
+    ]
 
 
 GOOD = chat("my parcel is late", "sorry, let me check the tracking", "thanks", "it arrives today")
@@ -55,8 +57,10 @@ def test_length(turns, turn):
     ("turns", "detail"),
     [
         (chat("where is it", "checking now", "Where is it?", "ok"), "turn 2 repeats turn 0"),
-        (chat("hi", "I can help you I can help you I can help you I can help you", "ok", "bye"),
-         "turn 1 loops 'i can help you' x4"),
+        (
+            chat("hi", "I can help you I can help you I can help you I can help you", "ok", "bye"),
+            "turn 1 loops 'i can help you' x4",
+        ),
     ],
 )
 def test_repetition(turns, detail):
@@ -65,8 +69,9 @@ def test_repetition(turns, detail):
 
 
 def test_repetition_allows_normal_reuse_of_words():
-    assert check_repetition(chat("I can pay", "you can pay by card", "can I pay later",
-                                 "yes you can pay later")).ok
+    assert check_repetition(
+        chat("I can pay", "you can pay by card", "can I pay later", "yes you can pay later")
+    ).ok
 
 
 @pytest.mark.parametrize(
@@ -85,8 +90,9 @@ def test_role_leakage(text, role):
 
 
 def test_role_leakage_passes_an_assistant_that_says_it_is_an_ai():
-    assert check_role_leakage([Turn("assistant", "x", "As an AI assistant I can help.")],
-                              ["Ana", "Assistant"]).ok
+    assert check_role_leakage(
+        [Turn("assistant", "x", "As an AI assistant I can help.")], ["Ana", "Assistant"]
+    ).ok
 
 
 PII = [

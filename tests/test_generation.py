@@ -141,8 +141,7 @@ def test_a_torn_last_line_is_trimmed_and_regenerated(inputs):
 def test_a_run_folder_of_another_recipe_is_refused(inputs):
     engine = ScriptedEngine(_replies(200))
     generate(inputs, engine=engine)
-    other = load_inputs(OK, count=3, seed=99, output=str(inputs.output),
-                        critic={"enabled": False})
+    other = load_inputs(OK, count=3, seed=99, output=str(inputs.output), critic={"enabled": False})
     with pytest.raises(RunFolderError, match="different recipe"):
         generate(other, engine=engine)
     engine.close()

@@ -41,7 +41,6 @@ from dialoggen.engines.base import (  # noqa: E402
 from dialoggen.errors import EngineError, EngineUnavailableError  # noqa: E402
 from dialoggen.models import resolve_model  # noqa: E402
 
-
 _ENGINE_FIELDS = {f.name for f in dataclasses.fields(AsyncEngineArgs)}
 
 

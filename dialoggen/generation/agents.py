@@ -19,9 +19,7 @@ ROLES = ("user", "assistant")
 EMPTY_RETRIES = 2
 
 
-def system_prompts(
-    scenario: Scenario, prompts: PromptSet, note: str = ""
-) -> tuple[str, str, str]:
+def system_prompts(scenario: Scenario, prompts: PromptSet, note: str = "") -> tuple[str, str, str]:
     """(first side's system prompt, second side's, the first side's opening cue); a
     reviewer's ``note`` (revision feedback) is appended to both system prompts."""
     first, second = scenario.speakers()
