@@ -38,6 +38,12 @@ async def write_dialogue(
     )
 
 
+def as_failure(err: Exception) -> GenerationFailure:
+    return (
+        err if isinstance(err, GenerationFailure) else GenerationFailure("engine_error", str(err))
+    )
+
+
 @dataclass
 class Pipeline:
     """What every scenario of a run shares: inputs, engines, the near-duplicate index."""

@@ -6,6 +6,7 @@ import jsonschema
 import pytest
 
 from dialoggen.critique import Critic
+from dialoggen.recipe import CRITERIA
 from dialoggen.run import generate
 from dialoggen.sampling import ScenarioSampler, load_inputs
 from dialoggen.types import Turn
@@ -51,14 +52,7 @@ def test_every_critic_reply_validates_or_is_recorded_unparseable(vllm_engine):
     for critique in critiques:
         if critique.valid:
             jsonschema.validate(json.loads(critique.raw), inputs.critique_schema)
-            assert set(critique.scores) == set(inputs.recipe.critic.min_scores) | {
-                "coherence",
-                "persona_consistency",
-                "topic_adherence",
-                "naturalness",
-                "helpfulness",
-                "safety",
-            }
+            assert set(critique.scores) == set(CRITERIA)
         else:
             assert critique.raw and critique.error and critique.attempts == 3
             assert critic.judge(critique).reason == "critic_unparseable"

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from dialoggen.engines.scripted import ScriptedEngine
+from dialoggen.recipe import CRITERIA
 from dialoggen.run import generate
 from dialoggen.sampling import load_inputs
 from tests.conftest import DATA
@@ -13,14 +14,7 @@ OK = DATA / "recipes" / "ok.yaml"
 
 
 def critique(score: int, turn: int | None = 2, feedback: str = "be concrete") -> str:
-    names = [
-        "coherence",
-        "persona_consistency",
-        "topic_adherence",
-        "naturalness",
-        "helpfulness",
-        "safety",
-    ]
+    names = CRITERIA
     problems = [] if turn is None else [{"turn": turn, "criterion": "coherence", "issue": "vague"}]
     return json.dumps(
         {"scores": dict.fromkeys(names, score), "problems": problems, "feedback": feedback}
