@@ -191,6 +191,57 @@ def show(
             typer.echo("\n" + format_dialogue(record))
 
 
+@app.command("export")
+def export_command(
+    run: Annotated[Path, typer.Argument(help="Run folder, e.g. runs/demo.")],
+    format: Annotated[
+        str, typer.Option("--format", help="hf, parquet, jsonl, sharegpt, openai.")
+    ] = "hf",
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder; default RUN/export-FORMAT.")
+    ] = None,
+    rejected: Annotated[
+        bool, typer.Option("--rejected", help="Export the rejected records instead.")
+    ] = False,
+) -> None:
+    """Write a run's accepted dialogues as a dataset, with a dataset card and the recipe.
+
+    Example: dialoggen export runs/demo --format parquet --out exports/demo
+    """
+    from dialoggen.export import export
+
+    with friendly_errors():
+        kind = "rejected" if rejected else "accepted"
+        target = out or run / f"export-{format}{'-rejected' if rejected else ''}"
+        typer.echo(str(export(run, format, target, rejected)))
+        stderr.print(f"exported the {kind} dialogues of {run} as {format}")
+
+
+@app.command("push")
+def push_command(
+    run: Annotated[Path, typer.Argument(help="Run folder, e.g. runs/demo.")],
+    repo: Annotated[str, typer.Option(help="Hub dataset repo, ORG/NAME.")],
+    private: Annotated[bool, typer.Option("--private/--public", help="Repo visibility.")] = True,
+    config: Annotated[
+        str | None, typer.Option(help="Config name; default: the run's name.")
+    ] = None,
+    allow_pii: Annotated[bool, typer.Option("--allow-pii", help="Push rows with PII.")] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite an existing config.")
+    ] = False,
+) -> None:
+    """Push a run's accepted dialogues, dataset card and recipe to the Hugging Face Hub.
+
+    The token comes from HF_TOKEN or `hf auth login` and is never printed. Rows with PII
+    block the push unless --allow-pii. Example: dialoggen push runs/demo --repo me/support-chats
+    """
+    from dialoggen.push import push
+
+    with friendly_errors():
+        url = push(run, repo, private=private, config=config, allow_pii=allow_pii, replace=replace)
+        typer.echo(url)
+
+
 @app.command("models")
 def list_models(
     prepare: Annotated[

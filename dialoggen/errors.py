@@ -57,3 +57,9 @@ class RunFolderError(DialoggenError):
     """The output folder cannot be used for this run."""
 
     exit_code = 6
+
+
+class PushError(DialoggenError):
+    """A push to the Hub was refused or failed."""
+
+    exit_code = 7

@@ -103,6 +103,13 @@ class QuotaConfig(Strict):
     )
 
 
+class ExportConfig(Strict):
+    test_size: float = Field(0.1, ge=0, lt=1, description="Share of rows in the test split.")
+    system_prompt: str | None = Field(None, description="Optional leading system message.")
+    license: str = Field("cc-by-4.0", description="License in the dataset card.")
+    language: tuple[str, ...] = Field(("en",), description="Languages in the dataset card.")
+
+
 class Recipe(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Run name (a slug).")
     description: str = ""
@@ -129,6 +136,7 @@ class Recipe(Strict):
     filters: FilterConfig = FilterConfig()
     critic: CriticConfig = CriticConfig()
     quota: QuotaConfig | None = Field(None, description="Accepted-dialogue targets.")
+    export: ExportConfig = ExportConfig()
 
     @model_validator(mode="after")
     def _quota_fits(self) -> "Recipe":
@@ -141,11 +149,41 @@ class Recipe(Strict):
         value = Path(str(value).format(name=self.name)).expanduser()
         return value if value.is_absolute() else (base / value).resolve()
 
+    def resolved(self, base: Path) -> "Recipe":
+        """The same recipe with every path absolute, so it reruns from anywhere."""
+        personas = self.personas.model_copy(
+            update={
+                "dir": self.path(base, self.personas.dir),
+                "attributes": self.path(base, self.personas.attributes)
+                if self.personas.attributes
+                else None,
+            }
+        )
+        return self.model_copy(
+            update={
+                "personas": personas,
+                "topics": tuple(self.path(base, t) for t in self.topics),
+                "styles": self.styles.model_copy(
+                    update={"file": self.path(base, self.styles.file)}
+                ),
+                "prompts": self.path(base, self.prompts),
+                "output": self.path(base, self.output),
+            }
+        )
+
     def identity_hash(self) -> str:
-        """Hash of what decides the scenarios and dialogues (not count, output or engine
-        plumbing): a run folder only resumes a recipe with the same identity."""
-        data = self.model_dump(mode="json", exclude={"count", "output", "description"})
+        """Hash of what decides the scenarios and dialogues (not count, quota, output, engine
+        plumbing, or where the files sit): a run folder only resumes a recipe with the same
+        identity, and the resolved copy in the run folder has the same one."""
+        data = self.model_dump(
+            mode="json", exclude={"count", "output", "description", "export", "quota"}
+        )
         data["engine"] = {k: data["engine"][k] for k in ("name", "model", "seed")}
+        data["personas"]["dir"] = Path(data["personas"]["dir"]).name
+        data["personas"]["attributes"] = Path(data["personas"]["attributes"] or "").name
+        data["topics"] = [Path(t).name for t in data["topics"]]
+        data["styles"]["file"] = Path(data["styles"]["file"]).name
+        data["prompts"] = Path(data["prompts"]).name
         return digest(data)
 
 

@@ -121,7 +121,8 @@ def generate(
     """
     started = time.perf_counter()
     recipe = inputs.recipe
-    store = RunStore.open(inputs.output, recipe.identity_hash(), recipe.model_dump(mode="json"))
+    resolved = recipe.resolved(inputs.recipe_path.parent).model_dump(mode="json")
+    store = RunStore.open(inputs.output, recipe.identity_hash(), resolved)
     records = store.records()
     sampler = ScenarioSampler(inputs)
     schedule = make_schedule(recipe, sampler, records)

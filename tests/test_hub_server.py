@@ -1,0 +1,200 @@
+"""Push to and load from the loopback Hub (tests/hub_server.py) with the real clients.
+
+Client code runs in subprocesses: huggingface_hub and datasets read HF_ENDPOINT (and the token,
+the cache paths, the Xet switch) when they are imported.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.hub_server import HubServer
+
+TOKEN = "hf_loopbackTestToken0123456789"
+WRONG_TOKEN = "hf_wrongTestToken9876543210"
+REPO = "org/demo"
+ROWS = {
+    "train": [
+        {"id": f"train-{i}", "messages": [{"role": "user", "content": f"hi {i}"}]} for i in range(5)
+    ],
+    "test": [
+        {
+            "id": f"test-{i}",
+            "messages": [
+                {"role": "user", "content": f"question {i}"},
+                {"role": "assistant", "content": f"answer {i}"},
+            ],
+        }
+        for i in range(2)
+    ],
+}
+SECOND_ROWS = {"train": [{"id": "second-0", "messages": [{"role": "user", "content": "2nd"}]}]}
+
+PUSH = """
+import json, os, sys
+from datasets import Dataset, DatasetDict
+from huggingface_hub import HfApi
+
+repo, config, rows = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+api = HfApi()
+if config == "default":
+    api.create_repo(repo, repo_type="dataset", private=True)
+dd = DatasetDict({split: Dataset.from_list(split_rows) for split, split_rows in rows.items()})
+dd.push_to_hub(repo, config_name=config, private=True, token=os.environ["HF_TOKEN"])
+if config == "default":  # a hand-written card section on top of the YAML that datasets wrote
+    card = open(api.hf_hub_download(repo, "README.md", repo_type="dataset")).read()
+    card += "\\n# Demo\\n\\nSynthetic chats.\\n"
+    api.upload_file(
+        path_or_fileobj=card.encode(), path_in_repo="README.md", repo_id=repo, repo_type="dataset"
+    )
+"""
+
+LOAD = """
+import json, sys
+from datasets import load_dataset
+
+out = {}
+for config in sys.argv[2:]:
+    ds = load_dataset(sys.argv[1], *([config] if config != "-" else []))
+    out[config] = {split: ds[split].to_list() for split in ds}
+print(json.dumps(out))
+"""
+
+HISTORY = """
+from huggingface_hub import HfApi, hf_hub_download
+
+api = HfApi()
+api.create_repo("org/scratch", repo_type="dataset")
+up = lambda data: api.upload_file(
+    path_or_fileobj=data, path_in_repo="notes/a.txt", repo_id="org/scratch", repo_type="dataset"
+)
+first = up(b"one").oid
+up(b"two")
+api.delete_file("notes/a.txt", repo_id="org/scratch", repo_type="dataset")
+read = lambda rev: open(hf_hub_download("org/scratch", "notes/a.txt", repo_type="dataset",
+                                         revision=rev)).read()
+print(read(first), sorted(api.list_repo_files("org/scratch", repo_type="dataset")))
+try:
+    read("main")
+except Exception as err:
+    print(type(err).__name__)
+"""
+
+
+def run_client(hub: HubServer, home: Path, script: str, *args: str, token: str | None = TOKEN):
+    """Run ``script`` in a fresh interpreter that talks to ``hub`` only."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+    env |= {
+        "HF_ENDPOINT": hub.url,
+        "HF_HOME": str(home),  # no cached token, no cached files from elsewhere
+        "HF_HUB_OFFLINE": "0",
+        "HF_HUB_DISABLE_XET": "1",  # "lfs" files would go to Xet storage otherwise
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "HF_UPDATE_DOWNLOAD_COUNTS": "0",  # datasets would HEAD an S3 URL on each load
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    if token is not None:
+        env["HF_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HubServer, Path]]:
+    """A server holding org/demo, pushed once by the real clients; yields (server, HF_HOME)."""
+    home = tmp_path_factory.mktemp("client")
+    with HubServer(tmp_path_factory.mktemp("hub"), token=TOKEN) as hub:
+        push = run_client(hub, home / "push", PUSH, REPO, "default", json.dumps(ROWS))
+        ok(push)
+        assert TOKEN not in push.stdout + push.stderr
+        yield hub, home
+
+
+def test_push_then_load_round_trips_rows(pushed: tuple[HubServer, Path]) -> None:
+    hub, home = pushed
+    loaded = json.loads(ok(run_client(hub, home / "load", LOAD, REPO, "-")).splitlines()[-1])
+    assert loaded["-"] == ROWS
+    card = hub.store.blob(hub_file(hub, REPO, "README.md")).read_text()
+    assert "configs:" in card and "Synthetic chats." in card
+
+
+def test_push_uses_preupload_lfs_and_ndjson_commits(pushed: tuple[HubServer, Path]) -> None:
+    hub, _ = pushed
+    calls = {(r.method, r.path.split("?")[0]) for r in hub.requests}
+    assert ("POST", f"/api/datasets/{REPO}/preupload/main") in calls
+    assert ("POST", f"/api/datasets/{REPO}/commit/main") in calls
+    assert ("POST", f"/datasets/{REPO}.git/info/lfs/objects/batch") in calls
+    assert any(method == "PUT" and path.startswith("/lfs-upload/") for method, path in calls)
+    assert not any("xet" in path for _, path in calls)
+    files = hub.store.load("dataset", REPO)["commits"][-1]["files"]
+    parquet = [path for path in files if path.endswith(".parquet")]
+    assert sorted(parquet) == [
+        "data/test-00000-of-00001.parquet",
+        "data/train-00000-of-00001.parquet",
+    ]
+    assert all(files[path]["lfs"] for path in parquet) and not files["README.md"]["lfs"]
+
+
+def test_token_is_only_ever_sent_in_the_authorization_header(pushed: tuple[HubServer, Path]):
+    hub, _ = pushed
+    writes = [r for r in hub.requests if r.method in ("POST", "PUT")]
+    assert writes
+    for request in hub.requests:
+        assert TOKEN not in request.path and TOKEN.encode() not in request.body
+        others = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        assert TOKEN not in json.dumps(others)
+    for request in writes:
+        if not request.path.startswith("/lfs-upload/"):  # the one-time upload URL is the auth
+            assert request.headers.get("Authorization") == f"Bearer {TOKEN}", request.path
+
+
+def test_private_repo_is_hidden_without_token(pushed: tuple[HubServer, Path], tmp_path: Path):
+    hub, _ = pushed
+    result = run_client(hub, tmp_path, LOAD, REPO, "-", token=None)
+    assert result.returncode != 0
+    assert "DatasetNotFoundError" in result.stderr
+
+
+def test_wrong_token_push_fails_with_401(pushed: tuple[HubServer, Path], tmp_path: Path) -> None:
+    hub, _ = pushed
+    before = hub.store.load("dataset", REPO)
+    result = run_client(hub, tmp_path, PUSH, REPO, "other", json.dumps(ROWS), token=WRONG_TOKEN)
+    assert result.returncode != 0
+    assert "401" in result.stderr and "Invalid credentials" in result.stderr
+    assert WRONG_TOKEN not in result.stdout + result.stderr
+    assert hub.store.load("dataset", REPO) == before
+
+
+def test_second_config_keeps_the_first_loadable(pushed: tuple[HubServer, Path]) -> None:
+    hub, home = pushed
+    ok(run_client(hub, home / "push2", PUSH, REPO, "second", json.dumps(SECOND_ROWS)))
+    out = ok(run_client(hub, home / "load2", LOAD, REPO, "default", "second"))
+    loaded = json.loads(out.splitlines()[-1])
+    assert loaded == {"default": ROWS, "second": SECOND_ROWS}
+
+
+def test_overwrite_delete_and_commit_sha_revisions(tmp_path: Path) -> None:
+    with HubServer(tmp_path / "hub", token=TOKEN) as hub:
+        out = ok(run_client(hub, tmp_path / "client", HISTORY)).splitlines()
+    assert out[-2:] == ["one ['.gitattributes']", "RemoteEntryNotFoundError"]
+
+
+def hub_file(hub: HubServer, repo: str, path: str) -> str:
+    """The sha256 of ``path`` at the head of ``repo``."""
+    return hub.store.load("dataset", repo)["commits"][-1]["files"][path]["sha256"]
