@@ -41,6 +41,7 @@ lint: setup
 # Benchmarks (speed ratios measured side by side); results land in bench/results/.
 bench: setup
     {{bin}}/python bench/bench_agents.py
+    {{bin}}/python bench/bench_critic.py
 
 # Format the code in place.
 fmt: setup

@@ -353,7 +353,7 @@ def summarize_revise(results: list[ReviseMeasure]) -> dict[str, Any]:
     for n in sorted({m.max_revisions for m in results}):
         mine = [m for m in results if m.max_revisions == n]
         total = {k: sum(getattr(m, k) for m in mine) for k in POOLED}
-        total["runs"] = len(mine)
+        total["seconds"], total["runs"] = round(total["seconds"], 2), len(mine)
         accepted = total["accepted"]
         total["per_accepted"] = {
             k: round(total[k] / accepted, 3) if accepted else None

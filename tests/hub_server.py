@@ -7,8 +7,8 @@ file blobs live on disk under ``root``. Revisions: ``main`` (the latest commit) 
 (or a prefix of 7+); a commit may add, overwrite and delete files, and goes to ``main``.
 
 Auth: with a ``token``, writes need ``Authorization: Bearer <token>`` (401 otherwise); a private
-repo reads as 401 RepoNotFound without it, like the Hub; a wrong token is a 401 "Invalid credentials"
-everywhere. The LFS upload URL needs no header: it is a one-time URL, like S3's presigned ones.
+repo reads as 401 RepoNotFound without it, like the Hub; a wrong token is a 401 "Invalid
+credentials" everywhere. The LFS upload URL needs no header: it is a one-time URL, like S3's.
 
 Why LFS, and why clients must set ``HF_HUB_DISABLE_XET=1``: ``push_to_hub`` preuploads each parquet
 shard from a temp file and deletes the file before the commit, so a shard answered "regular" (sent
@@ -67,7 +67,7 @@ class HubError(Exception):
     def __init__(self, status: int, message: str, code: str = "", commit: str = "") -> None:
         super().__init__(message)
         self.status, self.message = status, message
-        self.headers = {"X-Error-Message": message}
+        self.headers = {"X-Error-Message": message.encode("unicode_escape").decode("ascii")}
         if code:  # RepoNotFound, RevisionNotFound, EntryNotFound
             self.headers["X-Error-Code"] = code
         if commit:  # hf_hub_download caches "no such file at this commit"
@@ -119,7 +119,10 @@ class RepoStore:
     def put_blob(self, data: bytes, lfs: bool = False) -> dict:
         """Store ``data``; return the file-table entry that points at it."""
         sha256 = hashlib.sha256(data).hexdigest()
-        self.blob(sha256).write_bytes(data)
+        if not self.blob(sha256).exists():  # never rewrite a blob that a reader may be reading
+            tmp = self.blob(f"{sha256}.{secrets.token_hex(4)}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, self.blob(sha256))
         return {"sha256": sha256, "size": len(data), "oid": git_sha1(data), "lfs": lfs}
 
     def create(self, kind: str, repo_id: str, private: bool) -> bool:
@@ -131,6 +134,10 @@ class RepoStore:
             add_commit(repo, files, "initial commit")
             self.save(kind, repo_id, repo)
             return True
+
+
+def web_url(endpoint: str, kind: str, repo_id: str) -> str:
+    return f"{endpoint}/{'' if kind == 'model' else kind + 's/'}{repo_id}"
 
 
 def add_commit(repo: dict, files: dict, title: str) -> str:
@@ -170,7 +177,8 @@ def tree_entries(files: dict, folder: str, recursive: bool) -> list[dict]:
             continue
         parts = path[len(base) :].split("/")
         for depth in range(1, len(parts) if recursive else min(2, len(parts))):
-            entries.setdefault(base + "/".join(parts[:depth]), dir_entry(base + "/".join(parts[:depth])))
+            parent = base + "/".join(parts[:depth])
+            entries.setdefault(parent, dir_entry(parent))
         if recursive or len(parts) == 1:
             entries[path] = file_entry(path, meta)
     if base and not entries:
@@ -188,8 +196,9 @@ def apply_operation(store: RepoStore, files: dict, key: str, value: dict) -> Non
     """Apply one NDJSON line of a commit to ``files`` (path -> blob entry)."""
     path = value.get("path", "").strip("/")
     if key == "file":
-        raw = value["content"].encode()
-        files[path] = store.put_blob(base64.b64decode(raw) if value.get("encoding") == "base64" else raw)
+        content = value["content"]
+        base64ed = value.get("encoding") == "base64"
+        files[path] = store.put_blob(base64.b64decode(content) if base64ed else content.encode())
     elif key == "lfsFile":
         oid = value["oid"]
         if not re.fullmatch(r"[0-9a-f]{64}", oid) or not store.blob(oid).exists():
@@ -285,3 +294,162 @@ class HubHandler(BaseHTTPRequestHandler):
 
     def _files(self, write: bool = False) -> dict:
         return find_commit(self._repo(write), self.rev)["files"]
+
+    # -- endpoints, in ROUTES order ------------------------------------------------------------
+
+    def create_repo(self) -> None:
+        if not self._authorized():
+            raise HubError(401, "You must be authenticated to create a repo")
+        body = json.loads(self.body)
+        kind, org, name = body.get("type") or "model", body.get("organization") or "", body["name"]
+        if not (re.fullmatch(NAME, org) and re.fullmatch(NAME, name)):
+            raise HubError(400, f"Invalid repo id {org}/{name}: it needs a namespace")
+        url = web_url(self.hub.url, kind, f"{org}/{name}")
+        private = body.get("visibility") == "private" or body.get("private") is True
+        if not self.hub.store.create(kind, f"{org}/{name}", private):
+            # create_repo(exist_ok=True) reads the url from this 409 reply
+            return self._json({"error": f"You already created this {kind} repo", "url": url}, 409)
+        self._json({"url": url, "name": f"{org}/{name}", "id": f"{org}/{name}"})
+
+    def validate_yaml(self) -> None:
+        self._json({"errors": [], "warnings": []})
+
+    def repo_info(self) -> None:
+        repo = self._repo()
+        commit = find_commit(repo, self.rev)
+        siblings = [
+            {"rfilename": path, "size": meta["size"], "blobId": meta["oid"]}
+            for path, meta in sorted(commit["files"].items())
+        ]
+        info = {"id": self.repo_id, "author": self.repo_id.split("/")[0], "sha": commit["oid"]}
+        info |= {"private": repo["private"], "gated": False, "disabled": False, "tags": []}
+        info |= {"createdAt": repo["createdAt"], "lastModified": commit["date"]}
+        self._json({**info, "siblings": siblings, "downloads": 0, "likes": 0})
+
+    def tree(self) -> None:
+        recursive = self.query.get("recursive", [""])[0].lower() in ("1", "true")
+        self._json(tree_entries(self._files(), self.path_in_repo, recursive))
+
+    def paths_info(self) -> None:
+        files, out = self._files(), []
+        for path in (p.strip("/") for p in parse_qs(self.body.decode()).get("paths", [])):
+            if path in files:
+                out.append(file_entry(path, files[path]))
+            elif any(p.startswith(path + "/") for p in files):
+                out.append(dir_entry(path))
+        self._json(out)
+
+    def preupload(self) -> None:
+        files, out = self._files(write=True), []
+        for item in json.loads(self.body)["files"]:
+            mode, meta = upload_mode(item), files.get(item["path"])
+            oid = meta and (meta["sha256"] if mode == "lfs" else meta["oid"])  # unchanged: no-op
+            out.append(
+                {"path": item["path"], "uploadMode": mode, "shouldIgnore": False, "oid": oid}
+            )
+        self._json({"files": out})
+
+    def lfs_batch(self) -> None:
+        self._repo(write=True)
+        request = json.loads(self.body)
+        if request.get("operation") != "upload":
+            raise HubError(400, "Only uploads go through the LFS batch API here")
+        objects = []
+        for obj in request["objects"]:
+            oid, item = obj["oid"], {"oid": obj["oid"], "size": obj["size"]}
+            if not re.fullmatch(r"[0-9a-f]{64}", oid):
+                raise HubError(400, f"Invalid LFS oid {oid}")
+            if not self.hub.store.blob(oid).exists():  # else: no "actions", nothing to upload
+                ticket = secrets.token_urlsafe(16)
+                self.hub.tickets[ticket] = oid
+                item["actions"] = {"upload": {"href": f"{self.hub.url}/lfs-upload/{oid}/{ticket}"}}
+            objects.append(item)
+        self._json({"transfer": "basic", "objects": objects, "hash_algo": "sha256"})
+
+    def lfs_put(self) -> None:
+        oid = self.args["oid"]
+        if self.hub.tickets.pop(self.args["ticket"], None) != oid:
+            raise HubError(403, "Unknown or already used upload URL")
+        if hashlib.sha256(self.body).hexdigest() != oid:
+            raise HubError(400, "The uploaded content does not match its sha256")
+        self.hub.store.put_blob(self.body)
+        self._send(200, b"")
+
+    def commit(self) -> None:
+        if self.rev != "main":
+            raise HubError(400, f"Commits go to 'main' only, not to {self.rev!r}")
+        lines = [json.loads(line) for line in self.body.splitlines() if line.strip()]
+        header = next((line["value"] for line in lines if line["key"] == "header"), {})
+        store = self.hub.store
+        with store.lock:
+            repo = self._repo(write=True)
+            files = dict(repo["commits"][-1]["files"])
+            if not repo["commits"][-1]["oid"].startswith(header.get("parentCommit") or ""):
+                raise HubError(412, "A commit has happened since. Please refresh and try again.")
+            for line in lines:
+                apply_operation(store, files, line["key"], line["value"])
+            oid = add_commit(repo, files, header.get("summary", ""))
+            store.save(self.kind, self.repo_id, repo)
+        url = web_url(self.hub.url, self.kind, self.repo_id)
+        self._json({"success": True, "commitOid": oid, "commitUrl": f"{url}/commit/{oid}"})
+
+    def resolve(self) -> None:
+        commit = find_commit(self._repo(), self.rev)
+        meta = commit["files"].get(self.path_in_repo)
+        if meta is None:
+            raise HubError(404, f"No file {self.path_in_repo}", "EntryNotFound", commit["oid"])
+        data = self.hub.store.blob(meta["sha256"]).read_bytes()
+        etag = meta["sha256"] if meta["lfs"] else meta["oid"]  # as on the Hub
+        headers = {"X-Repo-Commit": commit["oid"], "ETag": f'"{etag}"', "Accept-Ranges": "bytes"}
+        status, size = 200, len(data)
+        # HfFileSystem reads blocks with "bytes=a-b", streams resume with "bytes=a-"
+        if span := re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", "")):
+            start, end = int(span[1]), min(int(span[2] or size - 1), size - 1)
+            if start > end:
+                raise HubError(416, f"Range {span[0]} is outside the {size} bytes")
+            status, data = 206, data[start : end + 1]
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        self._send(status, data, {**headers, "Content-Type": "application/octet-stream"})
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    hub: HubServer
+
+
+class HubServer:
+    """``with HubServer(tmp_path, token="t") as hub:`` then ``hub.url``, ``hub.requests``."""
+
+    def __init__(self, root: Path, token: str | None = None) -> None:
+        self.store = RepoStore(Path(root))
+        self.token = token
+        self.requests: list[Recorded] = []
+        self.tickets: dict[str, str] = {}  # one-time LFS upload URLs: ticket -> sha256
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("HubServer is not started")
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def start(self) -> HubServer:
+        self._httpd = _HTTPServer(("127.0.0.1", 0), HubHandler)
+        self._httpd.hub = self
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None and self._thread is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._thread.join()
+        self._httpd = self._thread = None
+
+    def __enter__(self) -> HubServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

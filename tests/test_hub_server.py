@@ -66,23 +66,34 @@ print(json.dumps(out))
 """
 
 HISTORY = """
-from huggingface_hub import HfApi, hf_hub_download
+import json
+from huggingface_hub import HfApi, HfFileSystem, hf_hub_download
 
-api = HfApi()
-api.create_repo("org/scratch", repo_type="dataset")
-up = lambda data: api.upload_file(
-    path_or_fileobj=data, path_in_repo="notes/a.txt", repo_id="org/scratch", repo_type="dataset"
-)
-first = up(b"one").oid
-up(b"two")
-api.delete_file("notes/a.txt", repo_id="org/scratch", repo_type="dataset")
-read = lambda rev: open(hf_hub_download("org/scratch", "notes/a.txt", repo_type="dataset",
-                                         revision=rev)).read()
-print(read(first), sorted(api.list_repo_files("org/scratch", repo_type="dataset")))
-try:
-    read("main")
-except Exception as err:
-    print(type(err).__name__)
+api, repo, kw = HfApi(), "org/scratch", {"repo_id": "org/scratch", "repo_type": "dataset"}
+api.create_repo(repo, repo_type="dataset")
+again = api.create_repo(repo, repo_type="dataset", exist_ok=True)  # a 409 that is fine
+first = api.upload_file(path_or_fileobj=b"one", path_in_repo="notes/a.txt", **kw).oid
+second = api.upload_file(path_or_fileobj=b"two", path_in_repo="notes/a.txt", **kw).oid
+api.upload_file(path_or_fileobj=b"hello world", path_in_repo="b.txt", **kw)
+api.delete_file("notes/a.txt", **kw)
+
+
+def read(rev):
+    try:
+        return open(hf_hub_download(repo, "notes/a.txt", repo_type="dataset", revision=rev)).read()
+    except Exception as err:
+        return type(err).__name__
+
+
+fs = HfFileSystem()
+print(json.dumps({
+    "again": again.repo_id,
+    "first": first,
+    "reads": [read(first), read(second), read("main")],
+    "files": api.list_repo_files(repo, repo_type="dataset"),
+    "old_listing": fs.ls(f"datasets/{repo}@{first}/notes", detail=False),
+    "range": fs.read_bytes(f"datasets/{repo}/b.txt", start=6, end=11).decode(),
+}))
 """
 
 
@@ -111,7 +122,9 @@ def run_client(hub: HubServer, home: Path, script: str, *args: str, token: str |
 
 
 def ok(result: subprocess.CompletedProcess) -> str:
+    """The stdout of a client run that worked and never printed the token."""
     assert result.returncode == 0, result.stderr[-4000:]
+    assert TOKEN not in result.stdout + result.stderr
     return result.stdout
 
 
@@ -120,9 +133,7 @@ def pushed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HubServer
     """A server holding org/demo, pushed once by the real clients; yields (server, HF_HOME)."""
     home = tmp_path_factory.mktemp("client")
     with HubServer(tmp_path_factory.mktemp("hub"), token=TOKEN) as hub:
-        push = run_client(hub, home / "push", PUSH, REPO, "default", json.dumps(ROWS))
-        ok(push)
-        assert TOKEN not in push.stdout + push.stderr
+        ok(run_client(hub, home / "push", PUSH, REPO, "default", json.dumps(ROWS)))
         yield hub, home
 
 
@@ -130,7 +141,7 @@ def test_push_then_load_round_trips_rows(pushed: tuple[HubServer, Path]) -> None
     hub, home = pushed
     loaded = json.loads(ok(run_client(hub, home / "load", LOAD, REPO, "-")).splitlines()[-1])
     assert loaded["-"] == ROWS
-    card = hub.store.blob(hub_file(hub, REPO, "README.md")).read_text()
+    card = hub.store.blob(head_files(hub)["README.md"]["sha256"]).read_text()
     assert "configs:" in card and "Synthetic chats." in card
 
 
@@ -142,8 +153,8 @@ def test_push_uses_preupload_lfs_and_ndjson_commits(pushed: tuple[HubServer, Pat
     assert ("POST", f"/datasets/{REPO}.git/info/lfs/objects/batch") in calls
     assert any(method == "PUT" and path.startswith("/lfs-upload/") for method, path in calls)
     assert not any("xet" in path for _, path in calls)
-    files = hub.store.load("dataset", REPO)["commits"][-1]["files"]
-    parquet = [path for path in files if path.endswith(".parquet")]
+    files = head_files(hub)
+    parquet = [path for path in files if path.startswith("data/")]
     assert sorted(parquet) == [
         "data/test-00000-of-00001.parquet",
         "data/train-00000-of-00001.parquet",
@@ -191,10 +202,15 @@ def test_second_config_keeps_the_first_loadable(pushed: tuple[HubServer, Path]) 
 
 def test_overwrite_delete_and_commit_sha_revisions(tmp_path: Path) -> None:
     with HubServer(tmp_path / "hub", token=TOKEN) as hub:
-        out = ok(run_client(hub, tmp_path / "client", HISTORY)).splitlines()
-    assert out[-2:] == ["one ['.gitattributes']", "RemoteEntryNotFoundError"]
+        out = json.loads(ok(run_client(hub, tmp_path / "client", HISTORY)).splitlines()[-1])
+    assert out["again"] == "org/scratch"
+    assert out["reads"] == ["one", "two", "RemoteEntryNotFoundError"]
+    assert sorted(out["files"]) == [".gitattributes", "b.txt"]
+    assert out["old_listing"] == [f"datasets/org/scratch@{out['first']}/notes/a.txt"]
+    assert out["range"] == "world"
+    assert any(r.headers.get("Range") == "bytes=6-10" for r in hub.requests)
 
 
-def hub_file(hub: HubServer, repo: str, path: str) -> str:
-    """The sha256 of ``path`` at the head of ``repo``."""
-    return hub.store.load("dataset", repo)["commits"][-1]["files"][path]["sha256"]
+def head_files(hub: HubServer, repo: str = REPO) -> dict:
+    """The file table (path -> blob entry) of the latest commit of ``repo``."""
+    return hub.store.load("dataset", repo)["commits"][-1]["files"]
