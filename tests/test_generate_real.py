@@ -114,3 +114,30 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(vllm_server, t
     assert set(ids.values()) == {1}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["records"] == 10
+
+
+def test_export_of_a_real_run_reads_back_and_renders(vllm_engine, embedded_model, tmp_path):
+    from datasets import load_from_disk
+    from transformers import AutoTokenizer
+
+    from dialoggen.export import build_rows, export
+
+    inputs = load_inputs(
+        OK,
+        count=6,
+        output=str(tmp_path / "run"),
+        critic={"enabled": False},
+        sampling={"max_tokens": 24, "temperature": 0.8},
+        export={"test_size": 0.3},
+        filters={"max_ngram_repeats": 50, "role_leakage": False, "near_duplicate": None},
+    )
+    generate(inputs, engine=vllm_engine)
+    _, _, splits = build_rows(tmp_path / "run")
+    saved = load_from_disk(str(export(tmp_path / "run", "hf", tmp_path / "out") / "dataset"))
+    tokenizer = AutoTokenizer.from_pretrained(str(embedded_model))
+    for name, rows in splits.items():
+        assert saved[name].to_list() == rows
+        for row in rows:
+            assert "<|im_start|>assistant" in tokenizer.apply_chat_template(
+                row["messages"], tokenize=False
+            )

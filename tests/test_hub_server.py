@@ -4,10 +4,13 @@ Client code runs in subprocesses: huggingface_hub and datasets read HF_ENDPOINT 
 the cache paths, the Xet switch) when they are imported.
 """
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -209,6 +212,57 @@ def test_overwrite_delete_and_commit_sha_revisions(tmp_path: Path) -> None:
     assert out["old_listing"] == [f"datasets/org/scratch@{out['first']}/notes/a.txt"]
     assert out["range"] == "world"
     assert any(r.headers.get("Range") == "bytes=6-10" for r in hub.requests)
+
+
+def test_raw_protocol_errors_and_one_time_upload_urls(tmp_path: Path) -> None:
+    with HubServer(tmp_path, token=TOKEN) as hub:
+        create = {"name": "raw", "organization": "org", "type": "dataset", "visibility": "private"}
+        assert call(hub, "POST", "/api/repos/create", create, token=None) == (401, None)
+        assert call(hub, "POST", "/api/repos/create", create, token=WRONG_TOKEN) == (401, None)
+        assert call(hub, "POST", "/api/repos/create", create) == (200, None)
+        assert call(hub, "POST", "/api/repos/create", create) == (409, None)
+        assert call(hub, "GET", "/api/datasets/org/raw", token=None) == (401, "RepoNotFound")
+        assert call(hub, "GET", "/api/datasets/org/raw/revision/abcdef0") == (
+            404,
+            "RevisionNotFound",
+        )
+        parent = head_commit(hub, "org/raw")
+        assert call(hub, "POST", "/api/datasets/org/raw/commit/main", ndjson(parent)) == (200, None)
+        assert call(hub, "POST", "/api/datasets/org/raw/commit/main", ndjson(parent))[0] == 412
+        data = b"\0binary"
+        oid = hashlib.sha256(data).hexdigest()
+        batch = {"operation": "upload", "objects": [{"oid": oid, "size": len(data)}]}
+        reply = call(hub, "POST", "/datasets/org/raw.git/info/lfs/objects/batch", batch, raw=True)
+        href = json.loads(reply)["objects"][0]["actions"]["upload"]["href"]
+        assert TOKEN not in href
+        put = href.removeprefix(hub.url)
+        assert call(hub, "PUT", put, data, token=None) == (200, None)
+        assert call(hub, "PUT", put, data, token=None) == (403, None)
+
+
+def call(hub: HubServer, method: str, path: str, body: object = None, token=TOKEN, raw=False):
+    """One plain HTTP request: (status, X-Error-Code), or the reply body if ``raw``."""
+    data = body.encode() if isinstance(body, str) else body
+    if not (data is None or isinstance(data, bytes)):
+        data = json.dumps(data).encode()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(hub.url + path, data, headers, method=method)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request) as reply:
+            return reply.read() if raw else (reply.status, None)
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("X-Error-Code")
+
+
+def ndjson(parent: str) -> str:
+    header = {"key": "header", "value": {"summary": "raw", "parentCommit": parent}}
+    file = {"key": "file", "value": {"path": "x.txt", "content": "eA==", "encoding": "base64"}}
+    return json.dumps(header) + "\n" + json.dumps(file) + "\n"
+
+
+def head_commit(hub: HubServer, repo: str) -> str:
+    return hub.store.load("dataset", repo)["commits"][-1]["oid"]
 
 
 def head_files(hub: HubServer, repo: str = REPO) -> dict:
