@@ -130,44 +130,43 @@ def load_personas(folder: Path, include: tuple[str, ...], problems: Problems) ->
     wanted = set(include) or {p.stem for p in files}
     for missing in sorted(wanted - {p.stem for p in files}):
         problems.append(f"{folder}: personas.include: no persona file {missing}.yaml")
-    personas = []
-    for path in files:
-        if path.stem not in wanted:
-            continue
-        before = len(problems)
-        data = _load(path, problems)
-        if len(problems) > before:
-            continue
-        if data is None:
-            problems.append(f"{path}: empty persona file; fill it in or delete it")
-            continue
-        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-        for error in errors:
-            field = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-            problems.append(f"{path}: {field}: {error.message}")
-        if errors:
-            continue
-        age_range = tuple(data["age_range"]) if "age_range" in data else None
-        if age_range and age_range[0] > age_range[1]:
-            problems.append(f"{path}: age_range: min {age_range[0]} is above max {age_range[1]}")
-            continue
-        personas.append(
-            Persona(
-                id=path.stem,
-                name=data["name"],
-                group=data["group"],
-                occupation=data["occupation"],
-                background=data["background"].strip(),
-                personality=tuple(data["personality"]),
-                speaking_style=data["speaking_style"].strip(),
-                goals=tuple(data["goals"]),
-                locale=data["locale"],
-                age=data.get("age"),
-                age_range=age_range,  # type: ignore[arg-type]
-                origin_language=data.get("origin_language"),
-            )
-        )
-    return personas
+    personas = [load_persona(path, validator, problems) for path in files if path.stem in wanted]
+    return [p for p in personas if p is not None]
+
+
+def load_persona(
+    path: Path, validator: jsonschema.Draft202012Validator, problems: Problems
+) -> Persona | None:
+    """One persona file, or None with its problems appended."""
+    before = len(problems)
+    data = _load(path, problems)
+    if data is None and len(problems) == before:
+        problems.append(f"{path}: empty persona file; fill it in or delete it")
+    if data is None:
+        return None
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        field = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        problems.append(f"{path}: {field}: {error.message}")
+    if len(problems) > before:
+        return None
+    age_range = (data["age_range"][0], data["age_range"][1]) if "age_range" in data else None
+    if age_range and age_range[0] > age_range[1]:
+        problems.append(f"{path}: age_range: min {age_range[0]} is above max {age_range[1]}")
+        return None
+    return Persona(
+        id=path.stem,
+        name=data["name"],
+        group=data["group"],
+        occupation=data["occupation"],
+        background=data["background"].strip(),
+        personality=tuple(data["personality"]),
+        speaking_style=data["speaking_style"].strip(),
+        goals=tuple(data["goals"]),
+        locale=data["locale"],
+        age=data.get("age"),
+        age_range=age_range,
+        origin_language=data.get("origin_language"),
+    )
 
 
 def load_topics(path: Path, problems: Problems) -> list[Topic]:

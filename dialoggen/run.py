@@ -21,6 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from dialoggen.config import EngineConfig
 from dialoggen.critique import Critic
 from dialoggen.engines import ChatEngine, create_engine
 from dialoggen.filters import NearDuplicates, dialogue_text
@@ -111,6 +112,32 @@ def _pipeline(
     return Pipeline(inputs, engine, critic, duplicates)
 
 
+def _start(config: EngineConfig, label: str, console: Console, owned: list) -> ChatEngine:
+    with console.status(f"starting the {label} engine..."):
+        engine = create_engine(config)
+    owned.append(engine)
+    return engine
+
+
+def _finish(
+    store: RunStore, inputs: RunInputs, sampler: ScenarioSampler, engine: ChatEngine | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The funnel and shortfalls of everything recorded, written to the manifest."""
+    recipe, records = inputs.recipe, store.records()
+    counts = funnel(records)
+    shortfalls = make_schedule(recipe, sampler, records).shortfalls()
+    store.write_manifest(
+        run=recipe.name,
+        count=recipe.count,
+        prompt_hash=inputs.prompts.hash,
+        recipe_hash=recipe.identity_hash(),
+        funnel=counts,
+        shortfalls=shortfalls,
+        model=engine.model_label if engine else store.manifest.get("model"),
+    )
+    return counts, shortfalls
+
+
 def generate(
     inputs: RunInputs, engine: ChatEngine | None = None, console: Console | None = None
 ) -> RunSummary:
@@ -130,33 +157,17 @@ def generate(
     owned: list[ChatEngine] = []
     try:
         if schedule.expected():
-            if engine is None:
-                with console.status(f"starting the {recipe.engine.name} engine..."):
-                    engine = create_engine(recipe.engine)
-                owned.append(engine)
+            engine = engine or _start(recipe.engine, recipe.engine.name, console, owned)
             critic_engine = None
             if recipe.critic.enabled and recipe.critic.engine:
-                with console.status("starting the critic engine..."):
-                    critic_engine = create_engine(recipe.critic.engine)
-                owned.append(critic_engine)
+                critic_engine = _start(recipe.critic.engine, "critic", console, owned)
             pipeline = _pipeline(inputs, engine, critic_engine, records)
             with _progress(console) as progress:
                 asyncio.run(
                     _drive(pipeline, schedule, sampler, store, progress, recipe.max_concurrency)
                 )
     finally:
-        final = store.records()
-        counts = funnel(final)
-        shortfalls = make_schedule(recipe, sampler, final).shortfalls()
-        store.write_manifest(
-            run=recipe.name,
-            count=recipe.count,
-            prompt_hash=inputs.prompts.hash,
-            recipe_hash=recipe.identity_hash(),
-            funnel=counts,
-            shortfalls=shortfalls,
-            model=engine.model_label if engine else store.manifest.get("model"),
-        )
+        counts, shortfalls = _finish(store, inputs, sampler, engine)
         for owned_engine in owned:
             owned_engine.close()
     return RunSummary(
