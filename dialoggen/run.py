@@ -16,10 +16,13 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from dialoggen.config import EngineConfig
 from dialoggen.critique import Critic
@@ -50,15 +53,24 @@ class RunSummary:
         return sum(self.funnel["generation_failed"].values())
 
 
+class RateColumn(ProgressColumn):
+    """Dialogues finished per minute."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed * 60:.1f}/min" if speed else "-/min")
+
+
 def _progress(console: Console) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(
-            "accepted {task.fields[accepted]} · rejected "
-            "{task.fields[rejected]} · failed {task.fields[failed]}"
+            "accepted {task.fields[accepted]} · rejected {task.fields[rejected]} · "
+            "failed {task.fields[failed]}"
         ),
+        RateColumn(),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
