@@ -151,7 +151,7 @@ class CriticMeasure:
     output_tokens: int
     seconds: float
     invalid_kinds: dict[str, int]
-    example_invalid: dict[str, str] | None  # the first reply that did not validate
+    example_invalid: dict[str, Any] | None  # the first reply that did not validate
 
     @property
     def dialogues_per_s(self) -> float:
@@ -192,7 +192,11 @@ def measure_critic(
     errors = [check_reply(r.text, schema)[1] for r in replies]
     kinds = Counter(e.split(":")[0] for e in errors if e is not None)
     bad = next(((r, e) for r, e in zip(replies, errors, strict=True) if e), None)
-    example = {"error": bad[1], "text": bad[0].text[:400]} if bad else None
+    example = (
+        {"error": bad[1], "finish_reason": bad[0].finish_reason, "text": bad[0].text[:400]}
+        if bad
+        else None
+    )
     result = CriticMeasure(
         variant,
         run,
@@ -360,11 +364,14 @@ def summarize_revise(results: list[ReviseMeasure]) -> dict[str, Any]:
             for k in ("seconds", "calls", "output_tokens")
         }
         pooled[n] = total
-    first = pooled[min(pooled)]["per_accepted"]
+    base = pooled[min(pooled)]
     ratios = {
         f"R{n}/R{min(pooled)}": {
-            k: round(v / first[k], 3) if v is not None and first[k] else None
-            for k, v in p["per_accepted"].items()
+            "accepted": ratio(p["accepted"], base["accepted"]),
+            **{
+                k: ratio(v, base["per_accepted"][k]) if v is not None else None
+                for k, v in p["per_accepted"].items()
+            },
         }
         for n, p in pooled.items()
         if n != min(pooled)
@@ -373,7 +380,7 @@ def summarize_revise(results: list[ReviseMeasure]) -> dict[str, Any]:
         "order": [f"R{m.max_revisions}" for m in results],
         "runs": [m.as_dict() for m in results],
         "pooled": {f"R{n}": p for n, p in pooled.items()},
-        "ratios_per_accepted": ratios,
+        "ratios": ratios,
     }
 
 
@@ -420,13 +427,13 @@ def markdown_revise(part: dict[str, Any]) -> list[str]:
         )
     lines += [
         "",
-        "| ratio per accepted | seconds | calls | output tokens |",
-        "|---|---:|---:|---:|",
+        "| ratio | accepted | seconds / accepted | calls / accepted | tokens / accepted |",
+        "|---|---:|---:|---:|---:|",
     ]
-    for name, r in part["ratios_per_accepted"].items():
+    for name, r in part["ratios"].items():
         lines.append(
-            f"| {name} | {fmt(r['seconds'], 2)} | {fmt(r['calls'], 2)} "
-            f"| {fmt(r['output_tokens'], 2)} |"
+            f"| {name} | {fmt(r['accepted'], 2)} | {fmt(r['seconds'], 2)} "
+            f"| {fmt(r['calls'], 2)} | {fmt(r['output_tokens'], 2)} |"
         )
     return lines
 
