@@ -41,9 +41,9 @@ class Critic:
             data["scores"], tuple(data["problems"]), data["feedback"], reply.text, True, attempt
         )
 
-    async def critique(self, scenario: Scenario, turns: Sequence[Turn]) -> Critique:
-        """Score ``turns``; re-ask up to ``retries`` times while the reply is invalid."""
-        messages = self.prompts.messages(
+    def messages(self, scenario: Scenario, turns: Sequence[Turn]) -> list[dict[str, str]]:
+        """The rubric and the numbered dialogue, as the critic model sees them."""
+        return self.prompts.messages(
             ("system", "critic.system"),
             ("human", "critic.user"),
             persona=scenario.persona,
@@ -51,6 +51,10 @@ class Critic:
             style=scenario.style,
             turns=turns,
         )
+
+    async def critique(self, scenario: Scenario, turns: Sequence[Turn]) -> Critique:
+        """Score ``turns``; re-ask up to ``retries`` times while the reply is invalid."""
+        messages = self.messages(scenario, turns)
         calls = 0
 
         async def ask() -> Critique:
