@@ -223,7 +223,10 @@ def push_command(
     repo: Annotated[str, typer.Option(help="Hub dataset repo, ORG/NAME.")],
     private: Annotated[bool, typer.Option("--private/--public", help="Repo visibility.")] = True,
     config: Annotated[
-        str | None, typer.Option(help="Config name; default: the run's name.")
+        str | None,
+        typer.Option(
+            help="Config; default: `default` for a repo's first run, then the run's name."
+        ),
     ] = None,
     allow_pii: Annotated[bool, typer.Option("--allow-pii", help="Push rows with PII.")] = False,
     replace: Annotated[

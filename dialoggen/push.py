@@ -1,11 +1,14 @@
 """``dialoggen push``: a run's accepted dialogues, card and recipe to a Hub dataset repo.
 
 Private by default. The token comes from ``HF_TOKEN`` or the standard Hugging Face login
-and is never printed, logged or written. A PII gate checks every row first. Each run goes
-to its own config (default: the run's name); an existing config is never replaced unless
-asked (``replace``).
+and is never printed, logged or written. A PII gate checks every row first. The first run
+pushed to a repo is its ``default`` config (``load_dataset(repo)`` loads it); every later
+run goes to its own config, named after the run. A run already in the repo, or an existing
+config, is never replaced unless asked (``replace``). ``dialoggen/<run>.json`` in the repo
+records which config holds which run.
 """
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -41,16 +44,39 @@ def resolve_token() -> str:
     return token
 
 
-def _hub_configs(api: Any, repo: str) -> list[dict[str, Any]]:
-    """The ``configs`` list of the repo's README (datasets keeps it up to date)."""
+def _download(api: Any, repo: str, path: str) -> str:
     from huggingface_hub import hf_hub_download
 
+    local = hf_hub_download(repo, path, repo_type="dataset", token=api.token)
+    return Path(local).read_text(encoding="utf-8")
+
+
+def _hub_configs(api: Any, repo: str) -> list[dict[str, Any]]:
+    """The ``configs`` list of the repo's README (datasets keeps it up to date)."""
     if "README.md" not in api.list_repo_files(repo, repo_type="dataset"):
         return []
-    readme = Path(hf_hub_download(repo, "README.md", repo_type="dataset", token=api.token))
-    text = readme.read_text(encoding="utf-8")
+    text = _download(api, repo, "README.md")
     header = text.split("---")[1] if text.startswith("---") else ""
     return list((yaml.safe_load(header) or {}).get("configs", []))
+
+
+def choose_config(api: Any, repo: str, run_name: str, config: str | None, replace: bool) -> str:
+    """``default`` for a repo's first run, the run's name after that; refuse to replace."""
+    marker = f"dialoggen/{run_name}.json"
+    if marker in api.list_repo_files(repo, repo_type="dataset") and not replace:
+        held = json.loads(_download(api, repo, marker))["config"]
+        raise PushError(
+            f"{repo} already holds run {run_name!r} as config {held!r}; pass "
+            f"--replace --config {held} to overwrite it"
+        )
+    existing = {c.get("config_name") for c in _hub_configs(api, repo)}
+    chosen = config or ("default" if not existing else run_name)
+    if chosen in existing and not replace:
+        raise PushError(
+            f"{repo} already has config {chosen!r}; pass --config NEW_NAME, "
+            "or --replace to overwrite it"
+        )
+    return chosen
 
 
 def push(
@@ -71,7 +97,6 @@ def push(
             + "); remove them or pass --allow-pii"
         )
     token = resolve_token()
-    config = config or manifest.get("run") or "default"
     try:
         return _upload(run, repo, private, config, replace, token, recipe, manifest, splits)
     except PushError:
@@ -85,7 +110,7 @@ def _upload(
     run: Path,
     repo: str,
     private: bool,
-    config: str,
+    config: str | None,
     replace: bool,
     token: str,
     recipe: Any,
@@ -96,12 +121,8 @@ def _upload(
 
     api = HfApi(token=token)
     url = api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
-    existing = {c.get("config_name") for c in _hub_configs(api, repo)}
-    if config in existing and not replace:
-        raise PushError(
-            f"{repo} already has config {config!r}; pass --config NEW_NAME, "
-            "or --replace to overwrite it"
-        )
+    run_name = manifest.get("run") or recipe.name
+    config = choose_config(api, repo, run_name, config, replace)
     to_dataset(splits).push_to_hub(
         repo,
         config_name=config,
@@ -113,9 +134,16 @@ def _upload(
         card = write_card(
             Path(tmp), recipe, manifest, run, splits, "parquet", configs=_hub_configs(api, repo)
         )
+        marker = {
+            "run": run_name,
+            "config": config,
+            "recipe_hash": manifest.get("recipe_hash"),
+            "rows": {k: len(v) for k, v in splits.items()},
+        }
         operations = [
             CommitOperationAdd("README.md", str(card)),
             CommitOperationAdd(f"{config}/recipe.yaml", str(run / RECIPE)),
+            CommitOperationAdd(f"dialoggen/{run_name}.json", json.dumps(marker).encode()),
         ]
         if (Path(tmp) / PLOT).exists():
             operations.append(CommitOperationAdd(PLOT, str(Path(tmp) / PLOT)))

@@ -22,7 +22,7 @@ REPO = "org/support-chats"
 LOAD = """
 import json, sys
 from datasets import load_dataset
-ds = load_dataset(sys.argv[1], sys.argv[2])
+ds = load_dataset(*sys.argv[1:])  # the repo, and a config name when given
 print(json.dumps({split: ds[split].to_list() for split in ds}))
 """
 CARD = """
@@ -85,8 +85,8 @@ def test_each_run_pushes_to_its_own_config_and_loads_back_identical(hub):
     for result in results:
         assert result.returncode == 0, result.stderr[-3000:]
         assert result.stdout.strip().endswith(REPO)
-    for run, config in ((first, "first-run"), (second, "second-run")):
-        loaded = run_client(server, root / "home", LOAD, REPO, config)
+    for run, args in ((first, ()), (first, ("default",)), (second, ("second-run",))):
+        loaded = run_client(server, root / "home", LOAD, REPO, *args)
         assert loaded.returncode == 0, loaded.stderr[-3000:]
         assert json.loads(loaded.stdout) == rows_of(run)
 
@@ -96,22 +96,25 @@ def test_the_card_yaml_parses_and_names_every_config(hub):
     card = run_client(server, root / "home", CARD, REPO)
     assert card.returncode == 0, card.stderr[-3000:]
     meta = yaml.safe_load(card.stdout.split("---")[1])
-    assert {c["config_name"] for c in meta["configs"]} == {"first-run", "second-run"}
+    assert {c["config_name"] for c in meta["configs"]} == {"default", "second-run"}
     assert "synthetic" in meta["tags"] and "## Acceptance funnel" in card.stdout
     stored = {p.name for p in (root / "store").rglob("*") if p.is_file()}
     assert stored  # the server really holds the files
 
 
 def test_pushing_the_same_config_again_is_refused_not_replaced(hub):
-    server, root, first, *_ = hub
+    server, root, first, second, _ = hub
     again = push(server, root / "home", first)
     assert again.returncode == 7
-    assert "already has config 'first-run'" in again.stderr and "--replace" in again.stderr
+    assert "already holds run 'first-run' as config 'default'" in again.stderr
+    assert "--replace --config default" in again.stderr
+    taken = push(server, root / "home", second, "--config", "default")
+    assert taken.returncode == 7 and "already holds run 'second-run'" in taken.stderr
 
 
 def test_the_repo_is_private_by_default(hub):
     server, root, *_ = hub
-    anonymous = run_client(server, root / "anon", LOAD, REPO, "first-run", token=None)
+    anonymous = run_client(server, root / "anon", LOAD, REPO, token=None)
     assert anonymous.returncode != 0
 
 
