@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from dialoggen.errors import ConfigError, RunFolderError
 from dialoggen.recipe import Recipe
 from dialoggen.report import read_run
@@ -26,8 +28,6 @@ def load_run(folder: Path) -> tuple[Recipe, dict[str, Any], list[dict[str, Any]]
     """The run's resolved recipe, manifest and records."""
     manifest, records = read_run(folder)
     try:
-        import yaml
-
         recipe = Recipe.model_validate(yaml.safe_load((folder / RECIPE).read_text()))
     except Exception as err:
         raise RunFolderError(f"{folder / RECIPE}: cannot read the run's recipe ({err})") from None

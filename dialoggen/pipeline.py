@@ -53,6 +53,9 @@ class Pipeline:
     critic: Critic | None
     duplicates: NearDuplicates | None
 
+    def __post_init__(self) -> None:
+        self.recipe_hash = self.inputs.recipe.identity_hash()  # once per run, not per record
+
     async def process(self, scenario: Scenario) -> dict[str, Any]:
         started = time.perf_counter()
         try:
@@ -152,7 +155,7 @@ class Pipeline:
                 "model": self.engine.model_label,
                 "critic_model": self.critic.engine.model_label if self.critic else None,
                 "prompt_hash": inputs.prompts.hash,
-                "recipe_hash": recipe.identity_hash(),
+                "recipe_hash": self.recipe_hash,
             },
             "usage": usage or (failure.usage if failure else {}),
             "seconds": round(time.perf_counter() - started, 3),

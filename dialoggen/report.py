@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dialoggen.errors import RunFolderError
-from dialoggen.store import MANIFEST, RECORDS
+from dialoggen.store import MANIFEST, RECORDS, read_records
 
 
 def read_run(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -23,9 +23,7 @@ def read_run(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if not (folder / MANIFEST).is_file():
         raise RunFolderError(f"{folder} is not a dialoggen run folder (no {MANIFEST})")
     manifest = json.loads((folder / MANIFEST).read_text())
-    data = (folder / RECORDS).read_bytes() if (folder / RECORDS).exists() else b""
-    complete = data[: data.rfind(b"\n") + 1]
-    return manifest, [json.loads(line) for line in complete.splitlines()]
+    return manifest, read_records(folder / RECORDS)[0]
 
 
 def format_dialogue(record: dict[str, Any], width: int = 100) -> str:

@@ -55,20 +55,10 @@ class RunStore:
 
     def records(self) -> list[dict[str, Any]]:
         """Every complete record; a torn last line is trimmed off the file first."""
-        data = self.records_path.read_bytes()
-        complete = data[: data.rfind(b"\n") + 1]
-        if len(complete) != len(data):
+        records, size = read_records(self.records_path)
+        if size != self.records_path.stat().st_size:
             with self.records_path.open("r+b") as f:
-                f.truncate(len(complete))
-        records = []
-        for number, line in enumerate(complete.splitlines(), 1):
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise RunFolderError(
-                    f"{self.records_path}: line {number} is not JSON; move the file aside "
-                    "to start over"
-                ) from None
+                f.truncate(size)
         return records
 
     def append(self, record: dict[str, Any]) -> None:
@@ -85,6 +75,22 @@ class RunStore:
         tmp.write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
         os.replace(tmp, self.folder / MANIFEST)
         return self.manifest
+
+
+def read_records(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The complete records of a records file and the bytes they fill; a torn last line
+    (a crash mid-write) is not a record. Read-only."""
+    data = path.read_bytes() if path.exists() else b""
+    complete = data[: data.rfind(b"\n") + 1]
+    records = []
+    for number, line in enumerate(complete.splitlines(), 1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise RunFolderError(
+                f"{path}: line {number} is not JSON; move the file aside to start over"
+            ) from None
+    return records, len(complete)
 
 
 def _now() -> str:

@@ -20,6 +20,11 @@ pytestmark = pytest.mark.model
 ROOT = DATA.parent.parent
 OK = DATA / "recipes" / "ok.yaml"
 PERMISSIVE = {"max_ngram_repeats": 50, "role_leakage": False, "near_duplicate": None}
+GENERATION_ONLY = {  # short turns, no critic, lenient filters: tests of generation itself
+    "critic": {"enabled": False},
+    "sampling": {"max_tokens": 24, "temperature": 0.8},
+    "filters": PERMISSIVE,
+}
 
 
 def records(folder: Path) -> list[dict]:
@@ -31,9 +36,7 @@ def test_agents_mode_on_the_embedded_model(vllm_engine, tmp_path):
         OK,
         count=6,
         output=str(tmp_path / "run"),
-        critic={"enabled": False},
-        sampling={"max_tokens": 24, "temperature": 0.8},
-        filters=PERMISSIVE,
+        **GENERATION_ONLY,
     )
     summary = generate(inputs, engine=vllm_engine)
     rows = records(tmp_path / "run")
@@ -134,10 +137,8 @@ def test_export_of_a_real_run_reads_back_and_renders(vllm_engine, embedded_model
         OK,
         count=6,
         output=str(tmp_path / "run"),
-        critic={"enabled": False},
-        sampling={"max_tokens": 24, "temperature": 0.8},
         export={"test_size": 0.3},
-        filters=PERMISSIVE,
+        **GENERATION_ONLY,
     )
     generate(inputs, engine=vllm_engine)
     _, _, splits = build_rows(tmp_path / "run")

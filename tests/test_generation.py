@@ -1,6 +1,7 @@
 """Generation control flow on the scripted engine: alternation, endings, failures, the store."""
 
 import asyncio
+import dataclasses
 import json
 
 import pytest
@@ -25,8 +26,6 @@ def inputs(tmp_path):
 
 
 def scenario(inputs, turns=4):
-    import dataclasses
-
     return dataclasses.replace(ScenarioSampler(inputs).scenario(0), turns=turns)
 
 
